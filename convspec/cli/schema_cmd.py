@@ -1,0 +1,25 @@
+"""``convspec schema``."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("schema")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to a file instead.")
+def command(out: str | None) -> None:
+    """Print the JSON Schema of the spec language.
+
+    For completion and checking in editors with the YAML language server, save it and put
+    ``# yaml-language-server: $schema=path/to/schema.json`` on the first line of a spec.
+    """
+    from ..spec.schema import schema_json
+
+    text = schema_json()
+    if out:
+        from pathlib import Path
+
+        Path(out).write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {out}")
+    else:
+        click.echo(text)

@@ -1,0 +1,47 @@
+"""``convspec shapes SPEC``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ._util import reporting
+
+
+@click.command("shapes")
+@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def command(spec_path: str, as_json: bool) -> None:
+    """Print output shape, parameters and MACs per layer (FLOPs = 2 x MACs).
+
+    Runs without PyTorch or TensorFlow. On a spec whose shapes do not work out it prints the
+    rows up to the failing layer, then the located error.
+    """
+    from ..errors import SpecError
+    from ..shapes import ShapeTable, format_table
+    from ..spec import load_spec, shapes
+
+    with reporting():
+        spec = load_spec(spec_path, with_shapes=False)
+        try:
+            table = shapes(spec, source=spec_path)
+        except SpecError as exc:
+            rows = getattr(exc, "partial_rows", None)
+            if rows and not as_json:
+                click.echo(format_table(ShapeTable(input=_input(spec), rows=rows), totals=False))
+            raise
+        if as_json:
+            click.echo(json.dumps({"name": spec.name, **table.to_dict()}, indent=2))
+            return
+        click.echo(f"{spec.name}: input {'x'.join(map(str, table.input))}, "
+                   f"{spec.classes} classes")
+        click.echo(format_table(table))
+        click.echo(f"{table.params:,} parameters, {table.macs:,} MACs = "
+                   f"{table.flops / 1e6:.2f} MFLOPs per image (forward)")
+    sys.stdout.flush()
+
+
+def _input(spec) -> tuple[int, int, int]:
+    return (spec.input.height, spec.input.width, spec.input.channels)

@@ -1,0 +1,133 @@
+"""Load and validate a spec in passes, all reporting through ``SpecError``.
+
+1. YAML (safe, no duplicate keys) with the position of every node;
+2. pydantic types and ranges (every error at once);
+3. cross-field checks (names);
+4. shape inference, located at the first layer that cannot be applied.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ErrorItem, SpecError
+from ..shapes import ShapeError, ShapeTable, infer_shapes
+from .checks import run_checks
+from .messages import describe
+from .model import Spec
+from .yaml_marks import Loc, Marks, YamlProblem, parse_yaml
+
+
+def render_loc(loc: Loc) -> str:
+    """('layers', 3, 'conv2d', 'filters') -> 'layers[3].conv2d.filters'."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class Locator:
+    """Maps a validation path to the line and column of the YAML node it came from."""
+
+    def __init__(self, data: Any = None, marks: Marks | None = None,
+                 key_marks: Marks | None = None):
+        self.data, self.marks, self.key_marks = data, marks or {}, key_marks or {}
+
+    def _data_path(self, loc: Loc) -> Loc:
+        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data."""
+        path: list[Any] = []
+        node = self.data
+        for part in loc:
+            if isinstance(node, dict) and part not in node and node.get("kind") == part:
+                continue
+            path.append(part)
+            try:
+                node = node[part]  # type: ignore[index]
+            except (KeyError, IndexError, TypeError):
+                node = None
+        return tuple(path)
+
+    def position(self, loc: Loc, *, key: bool = False) -> tuple[int | None, int | None]:
+        path = self._data_path(loc)
+        if key and path in self.key_marks:
+            return self.key_marks[path]
+        while path and path not in self.marks:
+            path = path[:-1]
+        return self.marks.get(path, (None, None))
+
+    def item(self, loc: Loc, message: str, *, key: bool = False) -> ErrorItem:
+        line, column = self.position(loc, key=key)
+        return ErrorItem(message, render_loc(loc), line, column)
+
+
+def _pydantic_items(exc: ValidationError, locator: Locator) -> list[ErrorItem]:
+    items = []
+    for error in exc.errors(include_url=False):
+        key = error["type"] == "extra_forbidden"
+        items.append(locator.item(tuple(error["loc"]), describe(error, Spec), key=key))
+    return items
+
+
+def validate_spec(data: Any, *, source: str | None = None, locator: Locator | None = None,
+                  with_shapes: bool = True) -> Spec:
+    """Validate plain data (from YAML or code) into a Spec with resolved layer names."""
+    locator = locator or Locator(data)
+    if not isinstance(data, dict):
+        raise SpecError([ErrorItem("a spec must be a mapping with name, input, classes and "
+                                   "layers", "", 1, 1)], source)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        items = sorted(_pydantic_items(exc, locator), key=lambda i: (i.line or 0, i.column or 0))
+        raise SpecError(items, source) from None
+    problems = run_checks(spec)
+    if problems:
+        raise SpecError([locator.item(loc, msg) for loc, msg in problems], source)
+    if with_shapes:
+        shapes(spec, source=source, locator=locator)
+    return spec
+
+
+def shapes(spec: Spec, *, source: str | None = None,
+           locator: Locator | None = None) -> ShapeTable:
+    """Shape table of a validated spec; a located SpecError (with partial rows) on failure."""
+    try:
+        return infer_shapes(spec)
+    except ShapeError as exc:
+        layer = spec.layers[exc.index]
+        loc = ("layers", exc.index, layer.kind)
+        line, column = (locator or Locator()).position(loc)
+        item = ErrorItem(exc.message, f"{render_loc(loc)} ({layer.name})", line, column)
+        error = SpecError([item], source)
+        error.partial_rows = exc.rows  # type: ignore[attr-defined]
+        raise error from None
+
+
+def parse_spec_text(text: str, source: str | None = None) -> tuple[Any, Locator]:
+    try:
+        data, marks, key_marks = parse_yaml(text)
+    except YamlProblem as exc:
+        raise SpecError([ErrorItem(exc.message, "", exc.line, exc.column)], source) from None
+    return data, Locator(data, marks, key_marks)
+
+
+def load_spec(path: str | os.PathLike[str], *, with_shapes: bool = True) -> Spec:
+    """Read, validate and shape-check the YAML spec at ``path``."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([ErrorItem("no such file")], source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([ErrorItem(f"cannot read the file: {exc}")], source) from None
+    return loads_spec(text, source=source, with_shapes=with_shapes)
+
+
+def loads_spec(text: str, *, source: str | None = "<string>", with_shapes: bool = True) -> Spec:
+    """Validate a spec given as YAML text."""
+    data, locator = parse_spec_text(text, source)
+    return validate_spec(data, source=source, locator=locator, with_shapes=with_shapes)

@@ -1,0 +1,155 @@
+"""The top-level spec: input, layers, initialisation and training setup.
+
+Defaults and semantics are the TensorFlow 1 tutorial's (Adam with epsilon 1e-8 added to
+sqrt(v) *after* the bias-corrected step size, truncated normal resampled beyond two standard
+deviations), so a spec means the same run whichever backend trains it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from .layers import Layer
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Input(_Strict):
+    """Shape of one input image (NHWC without N)."""
+
+    height: int = Field(gt=0, description="Image height in pixels.")
+    width: int = Field(gt=0, description="Image width in pixels.")
+    channels: int = Field(gt=0, description="1 for grayscale, 3 for RGB.")
+
+
+class TruncatedNormal(_Strict):
+    kind: Literal["truncated_normal"] = Field(
+        description="Normal, values beyond 2 stddev resampled (tf.random.truncated_normal).")
+    mean: float = Field(0.0, description="Mean.")
+    stddev: float = Field(0.05, gt=0, description="Standard deviation before truncation.")
+
+
+class Normal(_Strict):
+    kind: Literal["normal"] = Field(description="Normal distribution.")
+    mean: float = Field(0.0, description="Mean.")
+    stddev: float = Field(0.05, gt=0, description="Standard deviation.")
+
+
+class GlorotUniform(_Strict):
+    kind: Literal["glorot_uniform"] = Field(
+        description="Uniform in +-sqrt(6 / (fan_in + fan_out)) (Keras default).")
+
+
+class HeNormal(_Strict):
+    kind: Literal["he_normal"] = Field(
+        description="Truncated normal with stddev sqrt(2 / fan_in) / 0.8796 (Keras he_normal).")
+
+
+class Constant(_Strict):
+    kind: Literal["constant"] = Field(description="Every bias set to `value`.")
+    value: float = Field(0.05, description="The constant (the tutorial uses 0.05).")
+
+
+class Zeros(_Strict):
+    kind: Literal["zeros"] = Field(description="Every bias set to 0.")
+
+
+WeightInit = Annotated[TruncatedNormal | Normal | GlorotUniform | HeNormal,
+                       Field(discriminator="kind")]
+BiasInit = Annotated[Constant | Zeros, Field(discriminator="kind")]
+
+
+class Init(_Strict):
+    """How weights are initialised, once, in NumPy, from the training seed."""
+
+    weights: WeightInit = Field(default_factory=lambda: TruncatedNormal(kind="truncated_normal"),
+                                description="Conv and dense kernels.")
+    biases: BiasInit = Field(default_factory=lambda: Constant(kind="constant"),
+                             description="Conv and dense biases.")
+
+
+class Adam(_Strict):
+    kind: Literal["adam"] = Field(description="Adam, TensorFlow 1 update (epsilon-hat form).")
+    learning_rate: float = Field(1e-4, gt=0, description="Step size.")
+    beta1: float = Field(0.9, ge=0, lt=1, description="First-moment decay.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Second-moment decay.")
+    epsilon: float = Field(1e-8, gt=0, description="Added to sqrt(v) (TF1 default 1e-8).")
+
+
+class SGD(_Strict):
+    kind: Literal["sgd"] = Field(description="Plain gradient descent.")
+    learning_rate: float = Field(0.01, gt=0, description="Step size.")
+
+
+class Momentum(_Strict):
+    kind: Literal["momentum"] = Field(
+        description="Heavy-ball momentum: acc = m * acc + grad; w -= lr * acc.")
+    learning_rate: float = Field(0.01, gt=0, description="Step size.")
+    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum coefficient.")
+    nesterov: bool = Field(False, description="Use Nesterov momentum.")
+
+
+Optimizer = Annotated[Adam | SGD | Momentum, Field(discriminator="kind")]
+
+
+class Train(_Strict):
+    """Training setup; every field can be overridden from the CLI."""
+
+    dataset: Literal["mnist", "fashion-mnist"] = Field("mnist", description="Dataset name.")
+    optimizer: Optimizer = Field(default_factory=lambda: Adam(kind="adam"),
+                                 description="Optimizer and its hyper-parameters.")
+    batch_size: int = Field(64, gt=0, description="Training minibatch size.")
+    iterations: int | None = Field(None, gt=0, description="Optimizer steps (tutorial: 10000).")
+    epochs: int | None = Field(None, gt=0, description="Passes over the training set.")
+    eval_batch_size: int = Field(256, gt=0, description="Batch size for evaluation.")
+    validation_size: int = Field(5000, ge=0, description="Images carved from the training set.")
+    seed: int = Field(0, ge=0, description="Seed for initialisation, shuffling and dropout.")
+    log_every: int = Field(100, gt=0, description="Print training accuracy every N iterations.")
+    validate_every: int = Field(1000, gt=0, description="Validation accuracy every N iterations.")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> Train:
+        if self.iterations is not None and self.epochs is not None:
+            raise ValueError("give either 'iterations' or 'epochs', not both")
+        if self.iterations is None and self.epochs is None:
+            self.iterations = 10_000
+        return self
+
+
+class Spec(_Strict):
+    """A convolutional network and how to train it."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Spec name (used for run dirs).")
+    description: str = Field("", description="Free text.")
+    input: Input = Field(description="Input image shape.")
+    classes: int = Field(gt=1, description="Number of classes: the last layer's output size.")
+    layers: list[Layer] = Field(min_length=1, description="Layers, in order.")
+    init: Init = Field(default_factory=Init, description="Weight initialisation.")
+    train: Train = Field(default_factory=Train, description="Training setup.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data that validates back into an equal spec (names resolved)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def architecture(self) -> dict[str, Any]:
+        """The parts that determine the weights' names and shapes."""
+        d = self.to_dict()
+        return {"input": d["input"], "classes": d["classes"], "layers": d["layers"]}
+
+    def architecture_hash(self) -> str:
+        """Stable short hash of the architecture; stored with every weights file."""
+        blob = json.dumps(self.architecture(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def layer(self, name: str) -> Any:
+        """The layer called ``name`` (names are resolved by the checks pass)."""
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
