@@ -80,9 +80,11 @@ def _grid_shape(n: int, ncols: int | None = None) -> tuple[int, int]:
     return math.ceil(n / ncols), ncols
 
 
-def _grid(fig: Figure, n: int, ncols: int | None = None) -> list[Axes]:
-    """``n`` tick-less axes in a grid; the spare cells of the last row are hidden."""
-    axes = list(fig.subplots(*_grid_shape(n, ncols), squeeze=False).ravel())
+def _grid(fig: Figure, n: int, ncols: int | None = None, *, square: bool = False) -> list[Axes]:
+    """``n`` tick-less axes in a grid (k x k if ``square``, as the tutorial draws filters);
+    the spare cells are hidden."""
+    shape = (math.ceil(math.sqrt(n)),) * 2 if square else _grid_shape(n, ncols)
+    axes = list(fig.subplots(*shape, squeeze=False).ravel())
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -143,15 +145,18 @@ def _displayable(arr: np.ndarray) -> np.ndarray:
     return arr
 
 
-def _as_classes(cls: ArrayLike, name: str, n: int) -> np.ndarray:
+def _as_classes(cls: ArrayLike, name: str, n: int | None = None) -> np.ndarray:
     """Class indices as int64 (one-hot rows are argmax-ed), checked to match ``n`` images."""
     arr = np.asarray(cls)
     if arr.ndim == 2:
         arr = arr.argmax(axis=1)
     arr = arr.reshape(-1)
-    if len(arr) != n:
+    if n is not None and len(arr) != n:
         raise ConvspecError(f"{name} has {len(arr)} labels but there are {n} images.")
-    if arr.size and not np.all(np.equal(np.mod(arr, 1), 0)):
+    integral = np.issubdtype(arr.dtype, np.integer) or (
+        np.issubdtype(arr.dtype, np.floating) and np.all(np.mod(arr, 1) == 0)
+    )
+    if not integral:
         raise ConvspecError(f"{name} must hold integer class indices; got {arr.dtype} values.")
     return arr.astype(np.int64)
 
@@ -202,8 +207,10 @@ def plot_images(
     pred = None if cls_pred is None else _as_classes(cls_pred, "cls_pred", n)
     if ncols is not None and ncols < 1:
         raise ConvspecError(f"ncols must be at least 1; got {ncols}.")
-    labels = [_image_label(int(t), None if pred is None else int(p), class_names)
-              for t, p in zip(true, true if pred is None else pred, strict=True)]
+    labels = [
+        _image_label(int(t), None if pred is None else int(p), class_names)
+        for t, p in zip(true, true if pred is None else pred, strict=True)
+    ]
     nrows, cols = _grid_shape(n, ncols)
     cell_w = max(1.6, 0.075 * max(map(len, labels)) + 0.3)  # wide enough for the xlabel
     height = nrows * (1.6 if n > 1 else 2.2) + (0.4 if title else 0.0)
@@ -236,13 +243,20 @@ def plot_example_errors(
     wrong = np.flatnonzero(true != pred)
     if len(wrong) == 0:
         fig = _new_figure((4.0, 2.0), show)
-        fig.text(0.5, 0.5, f"No misclassified images\n(all {len(imgs)} correct)",
-                 ha="center", va="center", fontsize=14)
+        fig.text(
+            0.5,
+            0.5,
+            f"No misclassified images\n(all {len(imgs)} correct)",
+            ha="center",
+            va="center",
+            fontsize=14,
+        )
         return _finish(fig, path, show)
     idx = wrong[:max_images]
     title = f"First {len(idx)} of {len(wrong)} misclassified images"
-    return plot_images(imgs[idx], true[idx], pred[idx], class_names=class_names,
-                       title=title, path=path, show=show)
+    return plot_images(
+        imgs[idx], true[idx], pred[idx], class_names=class_names, title=title, path=path, show=show
+    )
 
 
 def plot_image(
@@ -265,9 +279,11 @@ def confusion_matrix(cls_true: ArrayLike, cls_pred: ArrayLike, num_classes: int)
     """Counts with rows = true class, cols = predicted class (int64, numpy only)."""
     if num_classes < 1:
         raise ConvspecError(f"num_classes must be at least 1; got {num_classes}.")
-    true = np.asarray(cls_true).reshape(-1)
-    pred = _as_classes(cls_pred, "cls_pred", len(true))
-    true = _as_classes(true, "cls_true", len(true))
+    true, pred = _as_classes(cls_true, "cls_true"), _as_classes(cls_pred, "cls_pred")
+    if len(true) != len(pred):
+        raise ConvspecError(
+            f"cls_true has {len(true)} labels but cls_pred has {len(pred)}; they must pair up."
+        )
     for name, arr in (("cls_true", true), ("cls_pred", pred)):
         bad = arr[(arr < 0) | (arr >= num_classes)]
         if bad.size:
@@ -290,8 +306,15 @@ def _annotate_cells(ax: Axes, values: np.ndarray, image: Any, fmt: str) -> None:
     for (r, c), v in np.ndenumerate(values):
         red, green, blue, _ = image.cmap(image.norm(v))
         dark = 0.299 * red + 0.587 * green + 0.114 * blue < 0.5
-        ax.text(c, r, format(v, fmt), ha="center", va="center", fontsize=fontsize,
-                color="white" if dark else "black")
+        ax.text(
+            c,
+            r,
+            format(v, fmt),
+            ha="center",
+            va="center",
+            fontsize=fontsize,
+            color="white" if dark else "black",
+        )
 
 
 def plot_confusion_matrix(
@@ -313,8 +336,9 @@ def plot_confusion_matrix(
     side = min(max(4.5, 0.55 * k + 2.0), 20.0)
     fig = _new_figure((side + 1.0, side), show)
     ax = fig.add_subplot()
-    image = ax.imshow(values, cmap="Blues", interpolation="nearest",
-                      vmin=0, vmax=1 if normalize else None)
+    image = ax.imshow(
+        values, cmap="Blues", interpolation="nearest", vmin=0, vmax=1 if normalize else None
+    )
     fig.colorbar(image, ax=ax, label="fraction of true class" if normalize else "count")
     labels = [str(c) for c in (range(k) if class_names is None else class_names)]
     ax.set_yticks(range(k), labels)
@@ -378,10 +402,15 @@ def plot_conv_weights(
     vmin, vmax = float(kernel.min()), float(kernel.max())
     n = math.ceil(math.sqrt(out_channels))
     fig = _new_figure((n * 1.2 + 1.4, n * 1.2 + 0.5), show)
-    axes = _grid(fig, out_channels, n)
+    axes = _grid(fig, out_channels, square=True)
     for i, ax in enumerate(axes):
-        image = ax.imshow(kernel[:, :, input_channel, i], vmin=vmin, vmax=vmax,
-                          cmap="seismic", interpolation="nearest")
+        image = ax.imshow(
+            kernel[:, :, input_channel, i],
+            vmin=vmin,
+            vmax=vmax,
+            cmap="seismic",
+            interpolation="nearest",
+        )
     fig.colorbar(image, ax=fig.axes, shrink=0.8)
     fig.suptitle(f"{layer} filters, input channel {input_channel}")
     return _finish(fig, path, show)
@@ -417,7 +446,11 @@ def _spatial_output(acts: Mapping[str, np.ndarray], layer: str) -> np.ndarray:
 
 
 def plot_conv_layer(
-    model: ActivationModel, layer: str, image: ArrayLike, *, path: PathArg = None,
+    model: ActivationModel,
+    layer: str,
+    image: ArrayLike,
+    *,
+    path: PathArg = None,
     show: bool = False,
 ) -> Figure:
     """Every output channel of ``layer`` for one input image: what each filter responds to."""
@@ -430,7 +463,7 @@ def plot_conv_layer(
     channels = out.shape[-1]
     n = math.ceil(math.sqrt(channels))
     fig = _new_figure((n * 1.3 + 0.4, n * 1.3 + 0.5), show)
-    for i, ax in enumerate(_grid(fig, channels, n)):
+    for i, ax in enumerate(_grid(fig, channels, square=True)):
         ax.imshow(out[:, :, i], cmap="binary", interpolation="nearest")
     fig.suptitle(f"{layer} output ({channels} channels)")
     return _finish(fig, path, show)
@@ -487,15 +520,19 @@ def _load_records(source: Any) -> tuple[list[dict[str, Any]], str]:
 def _column(records: list[dict[str, Any]], key: str, origin: str) -> np.ndarray:
     """One metric as floats; NaN where a record lacks it (allowed only for val_accuracy)."""
     values = [r.get(key) for r in records]
-    if key != "val_accuracy" and any(v is None for v in values):
-        first = next(i for i, v in enumerate(values) if v is None)
-        raise ConvspecError(f"{origin}: record {first + 1} has no {key!r}: {records[first]}.")
+    for i, v in enumerate(values):
+        missing = v is None and key != "val_accuracy"
+        if missing or not (v is None or isinstance(v, int | float)):
+            problem = f"has no {key!r}" if missing else f"has a non-numeric {key!r}"
+            raise ConvspecError(f"{origin}: record {i + 1} {problem}: {records[i]}.")
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _percent(acc: np.ndarray) -> np.ndarray:
-    """Accuracies are logged as fractions; values already above 1 are taken as percent."""
-    return acc if np.nanmax(acc, initial=0.0) > 1.0 else acc * 100.0
+def _percent(train: np.ndarray, val: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracies are logged as fractions; if any exceeds 1 they were already percent."""
+    both = np.concatenate([train, val])
+    scale = 1.0 if np.nanmax(both, initial=0.0) > 1.0 else 100.0
+    return train * scale, val * scale
 
 
 def plot_training_curves(source: Any, *, path: PathArg = None, show: bool = False) -> Figure:
@@ -505,18 +542,26 @@ def plot_training_curves(source: Any, *, path: PathArg = None, show: bool = Fals
         raise ConvspecError(f"{origin} holds no training records, so there is nothing to plot.")
     it = _column(records, "iteration", origin)
     loss = _column(records, "loss", origin)
-    train = _percent(_column(records, "train_accuracy", origin))
-    val = _percent(_column(records, "val_accuracy", origin))
+    train, val = _percent(
+        _column(records, "train_accuracy", origin), _column(records, "val_accuracy", origin)
+    )
     fig = _new_figure((8.0, 6.0), show)
     ax_loss, ax_acc = fig.subplots(2, 1, sharex=True)
-    ax_loss.plot(it, loss, color="tab:blue", marker="." if len(it) < 50 else None)
+    marker = "." if len(it) < 50 else None  # a lone point must still show
+    ax_loss.plot(it, loss, color="tab:blue", marker=marker)
     ax_loss.set_ylabel("Loss")
     ax_loss.set_title("Training curves")
-    ax_acc.plot(it, train, label="training", color="tab:orange")
+    ax_acc.plot(it, train, label="training", color="tab:orange", marker=marker)
     has_val = ~np.isnan(val)
     if has_val.any():
-        ax_acc.plot(it[has_val], val[has_val], label="validation", color="tab:green",
-                    marker="o", markersize=3)
+        ax_acc.plot(
+            it[has_val],
+            val[has_val],
+            label="validation",
+            color="tab:green",
+            marker="o",
+            markersize=3,
+        )
     ax_acc.set_xlabel("Iteration")
     ax_acc.set_ylabel("Accuracy (%)")
     ax_acc.legend(loc="lower right")

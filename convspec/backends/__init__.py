@@ -1,0 +1,175 @@
+"""The Backend protocol and the registry that finds backends by name.
+
+A backend compiles a validated spec into a framework model that speaks convspec's canonical
+language: NHWC float32 images in, canonical weights (HWIO kernels, flatten in H, W, C order)
+in and out, and convspec's own numerics, whatever the framework's defaults are:
+
+* padding: exactly the amounts in ``convspec.shapes`` (TensorFlow SAME, larger half
+  bottom/right); padded cells never win a max and never count in an average;
+* loss: mean softmax cross-entropy of the logits; accuracy: mean of argmax == label;
+* Adam (TensorFlow 1): t += 1; lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t);
+  m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr_t * m / (sqrt(v) + eps);
+* SGD: w -= lr g.  Momentum (TF1): a = mu a + g; w -= lr a  (Nesterov: w -= lr (g + mu a));
+* batch norm (Keras): train mode normalises with the batch mean and biased variance and
+  updates moving = momentum * moving + (1 - momentum) * batch; eval mode uses the moving stats;
+* dropout: inverted (kept values scaled by 1 / (1 - rate)), training only, masks drawn from a
+  generator seeded by (train seed, optimizer step), so a resumed run draws the same masks.
+
+Backends are found through the ``convspec.backends`` entry-point group (the project's own
+pyproject registers ``torch`` and ``tensorflow`` there, and third-party packages can add
+more); a framework is imported only when its backend compiles a model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import BackendError
+
+if TYPE_CHECKING:
+    from ..spec import Spec
+
+ENTRY_POINT_GROUP = "convspec.backends"
+# Used when the package metadata is unavailable (e.g. running from a source tree).
+BUILTIN = {
+    "torch": "convspec.backends.torch:TorchBackend",
+    "tensorflow": "convspec.backends.tensorflow:TensorFlowBackend",
+}
+ALIASES = {"tf": "tensorflow", "pytorch": "torch", "keras": "tensorflow"}
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """Loss and accuracy of one training minibatch (computed before the update)."""
+
+    loss: float
+    accuracy: float
+
+
+@runtime_checkable
+class CompiledModel(Protocol):
+    """A spec compiled by one backend; all arrays crossing this boundary are NumPy."""
+
+    spec: Spec
+    backend: str
+    device: str
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        """Canonical weights: name -> float32 array (``conv1/kernel`` HWIO, ``fc1/kernel``
+        (inputs, units) with inputs in H, W, C order, ``*/bias``, ``bn1/gamma`` ...)."""
+        ...
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        """Load canonical weights (every name, exact shapes; BackendError otherwise)."""
+        ...
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Logits (N, classes) float32 for NHWC float32 images, in evaluation mode."""
+        ...
+
+    def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer's output by layer name, NHWC or (N, units), evaluation mode."""
+        ...
+
+    def gradients(self, images: np.ndarray, labels: np.ndarray,
+                  training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+        """Mean loss and its gradient w.r.t. every trainable canonical weight (no update)."""
+        ...
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray,
+                   fetch: bool = False) -> StepResult | None:
+        """One optimizer step on a minibatch; loss and accuracy only when ``fetch``."""
+        ...
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        """Canonical optimizer state: ``step`` (int64 scalar) and ``<slot>/<weight name>``
+        arrays (slots: ``m``, ``v`` for Adam, ``accum`` for momentum)."""
+        ...
+
+    def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore what ``optimizer_state`` returned (for exact resume)."""
+        ...
+
+
+class Backend(Protocol):
+    """A factory of compiled models for one framework."""
+
+    name: str
+    framework: str  # human name, e.g. "PyTorch"
+    module: str  # top-level module whose presence means the framework is installed
+    extra: str  # pip extra that installs it, e.g. "torch"
+
+    def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
+                device: str = "cpu") -> CompiledModel:
+        """Build the spec's model; initial weights from ``weights`` or the spec's init."""
+        ...
+
+
+def _entry_points() -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    found = dict(BUILTIN)
+    try:
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            found[ep.name] = ep.value
+    except Exception:  # broken metadata of some other distribution must not break us
+        pass
+    return found
+
+
+def list_backends() -> list[str]:
+    """Names of every registered backend (installed or not)."""
+    return sorted(_entry_points())
+
+
+def canonical_name(name: str) -> str:
+    key = name.lower()
+    return ALIASES.get(key, key)
+
+
+def _load(target: str) -> Any:
+    module_name, _, attr = target.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in attr.split(".") if attr else []:
+        obj = getattr(obj, part)
+    return obj() if isinstance(obj, type) else obj
+
+
+def get_backend(name: str) -> Backend:
+    """The backend called ``name`` (aliases: tf, pytorch, keras), checked to be usable."""
+    registry = _entry_points()
+    key = canonical_name(name)
+    if key not in registry:
+        raise BackendError(f"unknown backend {name!r}; registered backends: "
+                           f"{', '.join(sorted(registry))} (aliases: {', '.join(sorted(ALIASES))})")
+    backend = _load(registry[key])
+    if importlib.util.find_spec(backend.module) is None:
+        raise BackendError(f"backend {key!r} needs {backend.framework}: "
+                           f'pip install "convspec[{backend.extra}]"')
+    return backend
+
+
+def is_available(name: str) -> bool:
+    """True when the backend is registered and its framework is installed (no import)."""
+    try:
+        get_backend(name)
+    except BackendError:
+        return False
+    return True
+
+
+def available_backends() -> list[str]:
+    return [name for name in list_backends() if is_available(name)]
+
+
+def check_device(device: str) -> str:
+    if device not in DEVICES:
+        raise BackendError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+    return device

@@ -1,0 +1,167 @@
+"""The canonical, framework-neutral weights: names, shapes, initialisation, files.
+
+Layout is the TensorFlow tutorial's: conv kernels HWIO, dense kernels (inputs, units) with
+the inputs of the first dense layer after a flatten in H, W, C order. Files are safetensors
+(never pickle) carrying the spec's architecture hash, so weights cannot be loaded into a
+network they were not made for. Initialisation happens here, once, in NumPy, so every
+backend starts from identical numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import WeightsError
+from .shapes import infer_shapes
+from .spec import Spec
+
+FORMAT = "convspec-weights/1"
+TRAINABLE = ("kernel", "bias", "gamma", "beta")
+
+
+def weight_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
+    """Canonical name -> shape, in layer order."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for row, layer in zip(infer_shapes(spec).rows, spec.layers):
+        if layer.kind == "conv2d":
+            kh, kw = layer.kernel
+            shapes[f"{row.name}/kernel"] = (kh, kw, row.input[-1], layer.filters)
+            if layer.bias:
+                shapes[f"{row.name}/bias"] = (layer.filters,)
+        elif layer.kind == "dense":
+            shapes[f"{row.name}/kernel"] = (row.input[0], layer.units)
+            if layer.bias:
+                shapes[f"{row.name}/bias"] = (layer.units,)
+        elif layer.kind == "batchnorm":
+            for slot in ("gamma", "beta", "moving_mean", "moving_variance"):
+                shapes[f"{row.name}/{slot}"] = (row.output[-1],)
+    return shapes
+
+
+def is_trainable(name: str) -> bool:
+    return name.rsplit("/", 1)[-1] in TRAINABLE
+
+
+def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], mean: float,
+                     stddev: float) -> np.ndarray:
+    """Normal samples, those beyond 2 stddev redrawn (tf.random.truncated_normal)."""
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2.0
+    while bad.any():
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2.0
+    return out * stddev + mean
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    receptive = math.prod(shape[:-2]) if len(shape) > 2 else 1
+    return shape[-2] * receptive, shape[-1] * receptive
+
+
+def _kernel(rng: np.random.Generator, shape: tuple[int, ...], init: Any) -> np.ndarray:
+    if init.kind == "truncated_normal":
+        return truncated_normal(rng, shape, init.mean, init.stddev)
+    if init.kind == "normal":
+        return rng.standard_normal(shape) * init.stddev + init.mean
+    fan_in, fan_out = _fans(shape)
+    if init.kind == "glorot_uniform":
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+        return rng.uniform(-limit, limit, shape)
+    # he_normal, Keras: truncated normal whose stddev after truncation is sqrt(2 / fan_in)
+    return truncated_normal(rng, shape, 0.0, math.sqrt(2.0 / fan_in) / 0.87962566103423978)
+
+
+def init_weights(spec: Spec, seed: int | None = None) -> dict[str, np.ndarray]:
+    """Initial canonical weights from the spec's ``init`` and ``seed`` (default train.seed).
+
+    Each tensor has its own stream keyed by its name, so adding a layer does not change the
+    initial values of the others.
+    """
+    seed = spec.train.seed if seed is None else seed
+    weights = {}
+    for name, shape in weight_shapes(spec).items():
+        rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+        slot = name.rsplit("/", 1)[-1]
+        if slot == "kernel":
+            value = _kernel(rng, shape, spec.init.weights)
+        elif slot == "bias":
+            b = spec.init.biases
+            value = np.full(shape, b.value if b.kind == "constant" else 0.0)
+        elif slot in ("gamma", "moving_variance"):
+            value = np.ones(shape)
+        else:
+            value = np.zeros(shape)
+        weights[name] = np.ascontiguousarray(value, dtype=np.float32)
+    return weights
+
+
+def check_weights(spec: Spec, weights: Mapping[str, np.ndarray], source: str = "weights") -> None:
+    """Exactly the spec's names and shapes, or a WeightsError that lists the differences."""
+    expected = weight_shapes(spec)
+    missing = [n for n in expected if n not in weights]
+    extra = [n for n in weights if n not in expected]
+    wrong = [f"{n} {tuple(weights[n].shape)} (expected {expected[n]})" for n in expected
+             if n in weights and tuple(weights[n].shape) != expected[n]]
+    if missing or extra or wrong:
+        parts = [f"missing {', '.join(missing)}" if missing else "",
+                 f"unexpected {', '.join(extra)}" if extra else "",
+                 f"wrong shape {', '.join(wrong)}" if wrong else ""]
+        raise WeightsError(f"{source} do not fit spec {spec.name!r}: "
+                           + "; ".join(p for p in parts if p))
+
+
+def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray], spec: Spec,
+                 metadata: Mapping[str, str] | None = None) -> Path:
+    """Write canonical weights as safetensors, atomically (temp file + rename)."""
+    from safetensors.numpy import save_file
+
+    check_weights(spec, weights)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "spec_name": spec.name,
+            "architecture_hash": spec.architecture_hash(),
+            "architecture": json.dumps(spec.architecture(), sort_keys=True), **(metadata or {})}
+    tmp = path.with_name(f".{path.name}.tmp")
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
+    save_file(arrays, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(weights, metadata) of a safetensors file, with clear errors for bad files."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: no such weights file")
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = dict(f.metadata() or {})
+            arrays = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise WeightsError(f"{path}: not a readable safetensors weights file ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not a convspec weights file (no '{FORMAT}' metadata)")
+    return arrays, meta
+
+
+def load_weights(path: str | os.PathLike[str], spec: Spec) -> dict[str, np.ndarray]:
+    """Weights from ``path``, checked to have been made for ``spec``'s architecture."""
+    arrays, meta = read_weights(path)
+    if meta.get("architecture_hash") != spec.architecture_hash():
+        raise WeightsError(
+            f"{path} was made for a different network (spec {meta.get('spec_name')!r}, "
+            f"architecture {meta.get('architecture_hash')}) than {spec.name!r} "
+            f"(architecture {spec.architecture_hash()}); use the spec it was trained with"
+        )
+    check_weights(spec, arrays, str(path))
+    return arrays
