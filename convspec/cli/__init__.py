@@ -15,6 +15,11 @@ COMMANDS = {
     "shapes": "Print the per-layer shape, parameter and MAC table of a spec.",
     "validate": "Validate one or more specs and report every problem with its location.",
     "schema": "Print the JSON Schema of the spec language (for editor completion).",
+    "check": "Compile a spec with every installed backend and compare numbers layer by layer.",
+    "train": "Train a spec's network and write a run directory.",
+    "evaluate": "Evaluate trained weights on the test set.",
+    "predict": "Classify image files with trained weights.",
+    "backends": "List the registered backends and whether their framework is installed.",
 }
 
 

@@ -21,12 +21,13 @@ def command(spec_path: str, as_json: bool) -> None:
     """
     from ..errors import SpecError
     from ..shapes import ShapeTable, format_table
-    from ..spec import load_spec, shapes
+    from ..spec.load import parse_spec_text, read_spec_text, shapes, validate_spec
 
     with reporting():
-        spec = load_spec(spec_path, with_shapes=False)
+        data, locator = parse_spec_text(read_spec_text(spec_path), spec_path)
+        spec = validate_spec(data, source=spec_path, locator=locator, with_shapes=False)
         try:
-            table = shapes(spec, source=spec_path)
+            table = shapes(spec, source=spec_path, locator=locator)
         except SpecError as exc:
             rows = getattr(exc, "partial_rows", None)
             if rows and not as_json:

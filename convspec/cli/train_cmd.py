@@ -1,0 +1,49 @@
+"""``convspec train SPEC``."""
+
+from __future__ import annotations
+
+import click
+
+from ._util import reporting
+
+
+@click.command("train")
+@click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
+@click.option("--backend", "-b", default="torch", show_default=True,
+              help="Backend: torch or tensorflow (tf), or any registered plugin.")
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True, help="Where to train.")
+@click.option("--iterations", type=click.IntRange(min=1), help="Override train.iterations.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs.")
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override train.batch_size.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+              help="Override the optimizer's learning rate.")
+@click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]),
+              help="Override train.dataset.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder with the dataset's IDX files (else $CONVSPEC_DATA_DIR, the cache, "
+              "system copies, a download, or for MNIST the bundled 5,000-image sample).")
+@click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Run directory (default: runs/<name>-<timestamp>).")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True),
+              help="Continue the run in this directory from its checkpoint.")
+@click.option("--checkpoint-every", type=click.IntRange(min=1),
+              help="Checkpoint interval in iterations (default: train.validate_every).")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar (default: when stderr is a terminal).")
+@click.option("--plots", is_flag=True, help="Write all plots into the run directory at the end.")
+def command(spec_path: str | None, backend: str, device: str, resume: str | None,
+            progress: bool | None, plots: bool, **overrides: object) -> None:
+    """Train SPEC's network and write a run directory.
+
+    Prints the tutorial's progress lines and the test accuracy, and leaves in the run
+    directory the spec as used, config, metrics (JSONL and CSV), final metrics, canonical
+    weights (usable by any backend) and a checkpoint for --resume. Ctrl-C saves a checkpoint.
+    """
+    from ..session import TrainOptions, run_training
+
+    with reporting():
+        run_training(TrainOptions(spec_path=spec_path, backend=backend, device=device,
+                                  resume=resume, progress=progress, plots=plots,
+                                  overrides=overrides))

@@ -1,0 +1,187 @@
+"""What ``convspec train`` does, as a library call: resolve, load, compile, train, report.
+
+Kept apart from the CLI so tests and scripts run the exact same path as the command line.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .backends import get_backend
+from .data import Dataset, load_dataset
+from .errors import UsageError
+from .evaluate import Evaluation, evaluate
+from .runs import (
+    CONFIG_FILE,
+    FINAL_FILE,
+    WEIGHTS_FILE,
+    load_run_spec,
+    new_run_dir,
+    read_json,
+    write_json,
+    write_spec,
+)
+from .spec import Spec, load_spec, validate_spec
+from .train import Trainer, TrainResult
+from .weights import save_weights
+
+
+@dataclass
+class TrainOptions:
+    spec_path: str | None = None
+    backend: str | None = None
+    device: str = "cpu"
+    resume: str | None = None
+    progress: bool | None = None
+    plots: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path
+    result: TrainResult
+    test: Evaluation
+
+
+def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    """A new, validated spec with CLI overrides applied to its ``train`` section."""
+    data = spec.to_dict()
+    train = data.setdefault("train", {})
+    if overrides.get("iterations") is not None:
+        train.pop("epochs", None)
+        train["iterations"] = overrides["iterations"]
+    if overrides.get("epochs") is not None:
+        if overrides.get("iterations") is not None:
+            raise UsageError("give either --iterations or --epochs, not both")
+        train.pop("iterations", None)
+        train["epochs"] = overrides["epochs"]
+    for key in ("batch_size", "dataset", "seed"):
+        if overrides.get(key) is not None:
+            train[key] = overrides[key]
+    if overrides.get("lr") is not None:
+        train["optimizer"]["learning_rate"] = overrides["lr"]
+    return validate_spec(data, source=f"{spec.name} (with command-line overrides)")
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+class _Bar:
+    """A rich progress bar on stderr; log lines print above it."""
+
+    def __init__(self, total: int, done: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.progress = Progress("[progress.description]{task.description}", BarColumn(),
+                                 MofNCompleteColumn(), TimeRemainingColumn(),
+                                 console=Console(stderr=True), transient=True)
+        self.task = self.progress.add_task("training", total=total, completed=done)
+        self.progress.start()
+
+    def update(self, n: int) -> None:
+        self.progress.advance(self.task, n)
+
+    def log(self, msg: str) -> None:
+        self.progress.console.print(msg, markup=False, highlight=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _describe_data(data: Dataset) -> list[str]:
+    return ["Size of:", f"- Training-set:\t\t{len(data.train)}",
+            f"- Validation-set:\t{len(data.validation)}", f"- Test-set:\t\t{len(data.test)}",
+            f"(from {data.source})"]
+
+
+def _config(opts: TrainOptions, backend: str, data: Dataset, data_dir: Any) -> dict[str, Any]:
+    import numpy
+
+    from . import __version__
+
+    return {"backend": backend, "device": opts.device, "dataset": data.name,
+            "data_dir": str(data_dir) if data_dir else None, "data_source": data.source,
+            "is_sample": data.is_sample,
+            "sizes": {"train": len(data.train), "validation": len(data.validation),
+                      "test": len(data.test)},
+            "overrides": {k: v for k, v in opts.overrides.items() if v is not None},
+            "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": {"convspec": __version__, "python": platform.python_version(),
+                         "numpy": numpy.__version__}}
+
+
+def _resolve(opts: TrainOptions) -> tuple[Spec, str, Path | None, Any]:
+    """(spec, backend name, run dir when resuming, data dir) from options or a run dir."""
+    overrides = {k: v for k, v in opts.overrides.items() if v is not None}
+    if opts.resume:
+        run_dir = Path(opts.resume)
+        config = read_json(run_dir / CONFIG_FILE)
+        changed = sorted(set(overrides) - {"iterations", "data_dir", "checkpoint_every"})
+        if changed:
+            raise UsageError(f"cannot change {', '.join(changed)} when resuming; only "
+                             f"--iterations (to extend the run) and --data-dir")
+        spec = load_run_spec(run_dir)
+        if "iterations" in overrides:
+            spec = apply_overrides(spec, {"iterations": overrides["iterations"]})
+        data_dir = overrides.get("data_dir") or config.get("data_dir")
+        return spec, opts.backend or config["backend"], run_dir, data_dir
+    if not opts.spec_path:
+        raise UsageError("missing SPEC (a YAML file such as specs/mnist.yaml), or --resume RUN")
+    spec = apply_overrides(load_spec(opts.spec_path), overrides)
+    return spec, opts.backend or "torch", None, overrides.get("data_dir")
+
+
+def run_training(opts: TrainOptions, log: Any = _log) -> TrainOutcome:
+    """Everything ``convspec train`` does; returns the run directory and results."""
+    spec, backend_name, run_dir, data_dir = _resolve(opts)
+    backend = get_backend(backend_name)
+    data = load_dataset(spec.train.dataset, data_dir=data_dir,
+                        validation_size=spec.train.validation_size, log=log)
+    model = backend.compile(spec, device=opts.device)
+    resuming = run_dir is not None
+    if run_dir is None:
+        out = opts.overrides.get("out")
+        run_dir = Path(out) if out else new_run_dir(spec)
+        if out and run_dir.exists() and any(run_dir.iterdir()):
+            raise UsageError(f"--out {run_dir} exists and is not empty; choose another "
+                             f"directory (or --resume it)")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_spec(run_dir, spec)
+        write_json(run_dir / CONFIG_FILE, _config(opts, backend.name, data, data_dir))
+    elif opts.overrides.get("iterations"):
+        write_spec(run_dir, spec)
+    for line in _describe_data(data):
+        log(line)
+    log(f"Training {spec.name} with {backend.name} on {model.device}; run directory {run_dir}")
+    trainer = Trainer(spec, model, data, run_dir=run_dir,
+                      checkpoint_every=opts.overrides.get("checkpoint_every"), log=log)
+    if resuming:
+        trainer.resume()
+    show_bar = opts.progress if opts.progress is not None else sys.stderr.isatty()
+    if show_bar and trainer.iteration < trainer.iterations:
+        bar = _Bar(trainer.iterations, trainer.iteration)
+        trainer.progress, trainer.log = bar, bar.log
+    result = trainer.fit()
+    test = evaluate(model, data.test, spec.train.eval_batch_size)
+    log(test.summary())
+    save_weights(run_dir / WEIGHTS_FILE, model.get_weights(), spec,
+                 {"backend": backend.name, "iterations": str(result.iterations)})
+    write_json(run_dir / FINAL_FILE, {
+        "iterations": result.iterations, "elapsed_seconds": round(result.elapsed, 3),
+        "backend": backend.name, "dataset": data.name, "is_sample": data.is_sample,
+        "val_accuracy": result.val_accuracy, "test": test.to_dict()})
+    if opts.plots:
+        from .plots import write_run_plots
+
+        for path in write_run_plots(run_dir, data=data, model=model, evaluation=test):
+            log(f"wrote {path}")
+    log(f"Run directory: {run_dir}")
+    return TrainOutcome(run_dir, result, test)

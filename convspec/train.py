@@ -1,0 +1,247 @@
+"""One trainer for every backend: the loop, logging, validation, checkpoints, resume.
+
+The backend only supplies ``train_step`` and ``predict``; everything a run means (data
+order, when to log, what a checkpoint holds) is decided here, once, so the same spec and
+seed give the same run whichever backend executes it, and a resumed run continues exactly
+as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backends import CompiledModel
+from .data import Dataset, Split
+from .errors import ConvspecError
+from .evaluate import evaluate
+from .runs import (
+    Checkpoint,
+    MetricsLog,
+    load_checkpoint,
+    save_checkpoint,
+)
+from .spec import Spec
+
+
+class TrainingDiverged(ConvspecError):
+    """The loss became NaN or infinite."""
+
+
+class Interrupted(ConvspecError):
+    """Ctrl-C during training; a checkpoint was saved."""
+
+    exit_code = 130
+
+
+class BatchSampler:
+    """Shuffled minibatches like the tutorial's ``next_batch``: a new permutation per epoch,
+    and a batch that crosses an epoch end takes the rest of one and the start of the next."""
+
+    def __init__(self, size: int, batch_size: int, seed: int):
+        if size <= 0:
+            raise ConvspecError("the training set is empty")
+        self.size, self.batch_size = size, batch_size
+        self.rng = np.random.default_rng([seed, 0x5A3])
+        self.order = self.rng.permutation(size)
+        self.pos = 0
+        self.epoch = 0
+
+    def next(self) -> np.ndarray:
+        parts, need = [], self.batch_size
+        while need:
+            take = min(need, self.size - self.pos)
+            parts.append(self.order[self.pos:self.pos + take])
+            self.pos += take
+            need -= take
+            if self.pos == self.size:
+                self.order = self.rng.permutation(self.size)
+                self.pos, self.epoch = 0, self.epoch + 1
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def state(self) -> dict[str, Any]:
+        return {"order": self.order, "pos": self.pos, "epoch": self.epoch,
+                "rng": self.rng.bit_generator.state}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.order = np.asarray(state["order"], dtype=np.int64)
+        self.pos, self.epoch = int(state["pos"]), int(state["epoch"])
+        self.rng.bit_generator.state = state["rng"]
+
+
+def total_iterations(spec: Spec, train_size: int) -> int:
+    """The run's length in optimizer steps (epochs converted with the batch size)."""
+    if spec.train.iterations is not None:
+        return spec.train.iterations
+    return int(spec.train.epochs) * math.ceil(train_size / spec.train.batch_size)
+
+
+@dataclass
+class TrainResult:
+    iterations: int
+    elapsed: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    val_accuracy: float | None = None
+
+
+@contextlib.contextmanager
+def _stop_at_step_boundary() -> Any:
+    """The first Ctrl-C sets a flag checked between steps (so a checkpoint never holds a
+    half-applied update); a second one interrupts at once."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        flag.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _tutorial_line(iteration: int, accuracy: float) -> str:
+    return f"Optimization Iteration: {iteration:>6}, Training Accuracy: {accuracy:>6.1%}"
+
+
+class Trainer:
+    """Trains a compiled model on a dataset for the spec's number of iterations."""
+
+    def __init__(self, spec: Spec, model: CompiledModel, data: Dataset, *,
+                 run_dir: Path | None = None, checkpoint_every: int | None = None,
+                 log: Callable[[str], None] = print, progress: Any = None):
+        self.spec, self.model, self.data, self.run_dir = spec, model, data, run_dir
+        self.iterations = total_iterations(spec, len(data.train))
+        self.checkpoint_every = checkpoint_every or spec.train.validate_every
+        self.log = log
+        self.progress = progress  # object with update(n) / close(), e.g. a progress bar
+        self.sampler = BatchSampler(len(data.train), spec.train.batch_size, spec.train.seed)
+        self.iteration = 0
+        self.elapsed_before = 0.0
+        self.last_good: int | None = None
+        self.val_accuracy: float | None = None
+        self.metrics = MetricsLog(run_dir) if run_dir else None
+
+    # -- resume -------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Continue from the run directory's checkpoint, exactly where it stopped."""
+        assert self.run_dir is not None
+        ckpt = load_checkpoint(self.run_dir, self.spec)
+        self.model.set_weights(ckpt.weights)
+        self.model.set_optimizer_state(ckpt.optimizer)
+        self.sampler.restore(ckpt.sampler)
+        self.iteration, self.elapsed_before = ckpt.iteration, ckpt.elapsed
+        self.last_good = ckpt.iteration
+        self.metrics = MetricsLog(self.run_dir, keep_until=ckpt.iteration)
+        self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
+
+    # -- the loop -----------------------------------------------------------------------
+    def fit(self) -> TrainResult:
+        """Run the remaining iterations; Ctrl-C checkpoints at a step boundary and stops."""
+        start = time.perf_counter()
+        with _stop_at_step_boundary() as stop:
+            try:
+                self._loop(stop, start)
+            except KeyboardInterrupt:
+                stop.set()
+            if stop.is_set():
+                where = self._interrupt(self._elapsed(start))
+                raise Interrupted(f"interrupted at iteration {self.iteration}; {where}")
+        elapsed = self._elapsed(start)
+        if self.progress is not None:
+            self.progress.close()
+        if self.run_dir:
+            self.checkpoint(elapsed)
+        self.log(f"Time usage: {timedelta(seconds=int(round(elapsed)))}")
+        history = self.metrics.records if self.metrics else []
+        return TrainResult(self.iteration, elapsed, history, self.val_accuracy)
+
+    def _elapsed(self, start: float) -> float:
+        return self.elapsed_before + time.perf_counter() - start
+
+    def _loop(self, stop: threading.Event, start: float) -> None:
+        train, t = self.data.train, self.spec.train
+        while self.iteration < self.iterations and not stop.is_set():
+            idx = self.sampler.next()
+            i = self.iteration  # 0-based, as in the tutorial's loop
+            fetch = i % t.log_every == 0 or i + 1 == self.iterations
+            result = self.model.train_step(train.images[idx], train.labels[idx], fetch=fetch)
+            self.iteration += 1
+            if self.progress is not None:
+                self.progress.update(1)
+            if fetch:
+                assert result is not None
+                self._check_finite(result.loss)
+                self._record(i, result, self._elapsed(start))
+            if self.run_dir and self.iteration % self.checkpoint_every == 0:
+                self.checkpoint(self._elapsed(start))
+
+    def _record(self, i: int, result: Any, elapsed: float) -> None:
+        t = self.spec.train
+        record = {"iteration": self.iteration, "loss": result.loss,
+                  "train_accuracy": result.accuracy, "val_accuracy": None,
+                  "elapsed": round(elapsed, 3)}
+        if i % t.log_every == 0:
+            self.log(_tutorial_line(self.iteration, result.accuracy))
+        if self.iteration % t.validate_every == 0 or self.iteration == self.iterations:
+            self.val_accuracy = self._validate(record)
+        if self.metrics:
+            self.metrics.append(record)
+
+    def _validate(self, record: dict[str, Any]) -> float | None:
+        val: Split = self.data.validation
+        if len(val) == 0:
+            return None
+        ev = evaluate(self.model, val, self.spec.train.eval_batch_size)
+        record["val_accuracy"] = ev.accuracy
+        self.log(f"Validation Accuracy after iteration {self.iteration}: {ev.accuracy:.1%} "
+                 f"({ev.correct} / {ev.total})")
+        return ev.accuracy
+
+    def _check_finite(self, loss: float) -> None:
+        if math.isfinite(loss):
+            return
+        if self.run_dir and self.last_good is not None:
+            kept = (f"the last good checkpoint (iteration {self.last_good}) is kept in "
+                    f"{self.run_dir}")
+        else:
+            kept = "no checkpoint was written yet"
+        raise TrainingDiverged(
+            f"the loss became {loss} at iteration {self.iteration}; training stopped and "
+            f"{kept}. Try a smaller learning rate (--lr) or check the input data."
+        )
+
+    def checkpoint(self, elapsed: float) -> bool:
+        """Save the full training state unless the weights are no longer finite."""
+        assert self.run_dir is not None
+        weights = self.model.get_weights()
+        if not all(np.isfinite(w).all() for w in weights.values()):
+            return False
+        save_checkpoint(self.run_dir, self.spec, Checkpoint(
+            self.iteration, weights, self.model.optimizer_state(), self.sampler.state(), elapsed))
+        self.last_good = self.iteration
+        return True
+
+    def _interrupt(self, elapsed: float) -> str:
+        if self.progress is not None:
+            self.progress.close()
+        if not self.run_dir:
+            return "nothing was saved (no run directory)"
+        if self.checkpoint(elapsed):
+            return (f"checkpoint saved; continue with: convspec train --resume {self.run_dir}")
+        return f"weights were not finite; the checkpoint of iteration {self.last_good} is kept"
