@@ -126,9 +126,9 @@ def save_checkpoint(run_dir: Path, spec: Spec, ckpt: Checkpoint) -> Path:
     from safetensors.numpy import save_file
 
     check_weights(spec, ckpt.weights)
-    arrays = {f"weights/{k}": np.ascontiguousarray(v) for k, v in ckpt.weights.items()}
-    arrays |= {f"optimizer/{k}": np.ascontiguousarray(np.asarray(v))
-               for k, v in ckpt.optimizer.items()}
+    # np.array(..., order="C") keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
+    arrays = {f"weights/{k}": np.array(v, order="C") for k, v in ckpt.weights.items()}
+    arrays |= {f"optimizer/{k}": np.array(v, order="C") for k, v in ckpt.optimizer.items()}
     arrays["sampler/order"] = np.ascontiguousarray(ckpt.sampler["order"], dtype=np.int64)
     meta = {
         "format": CHECKPOINT_FORMAT,

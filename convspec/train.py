@@ -135,6 +135,8 @@ class Trainer:
         self.elapsed_before = 0.0
         self.last_good: int | None = None
         self.val_accuracy: float | None = None
+        if run_dir:
+            run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(run_dir) if run_dir else None
 
     # -- resume -------------------------------------------------------------------------
@@ -157,8 +159,13 @@ class Trainer:
         with _stop_at_step_boundary() as stop:
             try:
                 self._loop(stop, start)
-            except KeyboardInterrupt:
-                stop.set()
+            except KeyboardInterrupt:  # a second Ctrl-C: the step may be half applied
+                if self.progress is not None:
+                    self.progress.close()
+                kept = (f"the checkpoint of iteration {self.last_good} is kept"
+                        if self.last_good is not None else "no checkpoint was written")
+                raise Interrupted(f"interrupted during iteration {self.iteration + 1}; "
+                                  f"{kept}") from None
             if stop.is_set():
                 where = self._interrupt(self._elapsed(start))
                 raise Interrupted(f"interrupted at iteration {self.iteration}; {where}")
@@ -179,7 +186,8 @@ class Trainer:
         while self.iteration < self.iterations and not stop.is_set():
             idx = self.sampler.next()
             i = self.iteration  # 0-based, as in the tutorial's loop
-            fetch = i % t.log_every == 0 or i + 1 == self.iterations
+            fetch = (i % t.log_every == 0 or (i + 1) % t.validate_every == 0
+                     or i + 1 == self.iterations)
             result = self.model.train_step(train.images[idx], train.labels[idx], fetch=fetch)
             self.iteration += 1
             if self.progress is not None:

@@ -149,7 +149,11 @@ def get_backend(name: str) -> Backend:
     if key not in registry:
         raise BackendError(f"unknown backend {name!r}; registered backends: "
                            f"{', '.join(sorted(registry))} (aliases: {', '.join(sorted(ALIASES))})")
-    backend = _load(registry[key])
+    try:
+        backend = _load(registry[key])
+    except (ImportError, AttributeError) as exc:
+        raise BackendError(f"backend {key!r} is registered as {registry[key]!r} but cannot "
+                           f"be loaded: {exc}") from None
     if importlib.util.find_spec(backend.module) is None:
         raise BackendError(f"backend {key!r} needs {backend.framework}: "
                            f'pip install "convspec[{backend.extra}]"')

@@ -1,0 +1,68 @@
+"""Shared fixtures: backends that skip cleanly, tiny datasets, offline data sources."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convspec.data import Dataset, Split
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT / "specs"
+BACKENDS = ("torch", "tensorflow")
+
+
+def _shared_mnist() -> Path | None:
+    for candidate in (ROOT.parent / "shared" / "data" / "mnist", Path("/work/shared/data/mnist")):
+        if (candidate / "t10k-images-idx3-ubyte.gz").is_file():
+            return candidate
+    return None
+
+
+SHARED_MNIST = _shared_mnist()
+
+
+def require_backend(name: str) -> None:
+    """Skip the calling test unless the backend's framework is installed."""
+    from convspec.backends import is_available
+
+    if not is_available(name):
+        pytest.skip(f"backend {name!r} is not installed")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    require_backend(request.param)
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def _offline_data(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
+    """No test touches the network or the user's cache."""
+    from convspec import data
+
+    monkeypatch.setenv("CONVSPEC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("CONVSPEC_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "MIRRORS", {k: ("http://127.0.0.1:9/",) for k in data.MIRRORS})
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def tiny_dataset(n_train: int = 96, n_val: int = 32, n_test: int = 40, size: int = 28,
+                 classes: int = 10, seed: int = 0) -> Dataset:
+    """Learnable synthetic data: each class is a bright bar at its own row."""
+    rng = np.random.default_rng(seed)
+
+    def split(n: int) -> Split:
+        labels = rng.integers(0, classes, n).astype(np.int64)
+        images = rng.random((n, size, size, 1), dtype=np.float32) * 0.2
+        for i, c in enumerate(labels):
+            row = (c * size) // classes
+            images[i, row:row + 2, :, 0] += 0.8
+        return Split(np.ascontiguousarray(images), labels)
+
+    return Dataset("mnist", split(n_train), split(n_val), split(n_test),
+                   tuple(str(i) for i in range(classes)), "synthetic", is_sample=False)
