@@ -13,7 +13,6 @@ where k_eff = (k - 1) * dilation + 1.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -74,7 +73,9 @@ class ShapeTable:
         return {
             "input": list(self.input),
             "layers": [
-                {**asdict(r), "input": list(r.input), "output": list(r.output)} for r in self.rows
+                {**asdict(r), "input": list(r.input), "output": list(r.output),
+                 "pads": [list(p) for p in r.pads] if r.pads is not None else None}
+                for r in self.rows
             ],
             "params": self.params,
             "macs": self.macs,
@@ -95,11 +96,11 @@ def output_size(size: int, kernel: int, stride: int, padding: str | int,
     """Output size and (before, after) padding for one spatial dimension."""
     k = effective_kernel(kernel, dilation)
     if padding == "same":
-        out = math.ceil(size / stride)
+        out = -(-size // stride)  # ceil in integers: exact for any size, never overflows
         total = max((out - 1) * stride + k - size, 0)
         return out, total // 2, total - total // 2
     if padding == "valid":
-        return (math.ceil((size - k + 1) / stride) if size >= k else 0), 0, 0
+        return (-(-(size - k + 1) // stride) if size >= k else 0), 0, 0
     assert isinstance(padding, int)
     padded = size + 2 * padding
     return ((padded - k) // stride + 1 if padded >= k else 0), padding, padding

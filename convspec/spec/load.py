@@ -77,8 +77,9 @@ def validate_spec(data: Any, *, source: str | None = None, locator: Locator | No
     """Validate plain data (from YAML or code) into a Spec with resolved layer names."""
     locator = locator or Locator(data)
     if not isinstance(data, dict):
+        line, column = locator.position(())  # where the document starts, after any comments
         raise SpecError([ErrorItem("a spec must be a mapping with name, input, classes and "
-                                   "layers", "", 1, 1)], source)
+                                   "layers", "", line or 1, column or 1)], source)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -115,16 +116,19 @@ def parse_spec_text(text: str, source: str | None = None) -> tuple[Any, Locator]
     return data, Locator(data, marks, key_marks)
 
 
+def read_spec_text(path: str | os.PathLike[str]) -> str:
+    """The text of the spec file at ``path``; a SpecError naming the file if unreadable."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError([ErrorItem("no such file")], str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError([ErrorItem(f"cannot read the file: {exc}")], str(path)) from None
+
+
 def load_spec(path: str | os.PathLike[str], *, with_shapes: bool = True) -> Spec:
     """Read, validate and shape-check the YAML spec at ``path``."""
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([ErrorItem("no such file")], source) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError([ErrorItem(f"cannot read the file: {exc}")], source) from None
-    return loads_spec(text, source=source, with_shapes=with_shapes)
+    return loads_spec(read_spec_text(path), source=str(path), with_shapes=with_shapes)
 
 
 def loads_spec(text: str, *, source: str | None = "<string>", with_shapes: bool = True) -> Spec:

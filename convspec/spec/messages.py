@@ -45,6 +45,12 @@ def _tag_of(model: type[BaseModel]) -> str | None:
 
 def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The pydantic model class that validates the value at ``loc`` (tags included)."""
+    models = models_at(root, loc)
+    return models[0] if len(models) == 1 else None
+
+
+def models_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[type[BaseModel]]:
+    """Every pydantic model class that may validate the value at ``loc`` (a union's members)."""
     candidates: list[Any] = [root]
     for part in loc:
         models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
@@ -61,8 +67,7 @@ def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | N
             if part in m.model_fields:
                 nxt += _unwrap(m.model_fields[part].annotation)
         candidates = nxt
-    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-    return models[0] if len(models) == 1 else None
+    return [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
 
 
 def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
@@ -73,7 +78,7 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         model = model_at(root, loc[:-1])
         allowed = sorted(model.model_fields) if model else []
         allowed = [a for a in allowed if a != "kind"]
-        return (f"unknown key {loc[-1]!r}{suggest(loc[-1], allowed)}"
+        return (f"unknown key {loc[-1]!r}{suggest(loc[-1], allowed) or '.'}"
                 + (f" Allowed: {', '.join(allowed)}" if allowed else ""))
     if kind == "missing":
         model = model_at(root, loc[:-1])
@@ -83,18 +88,21 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         return f"required key {loc[-1]!r} is missing{needs}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tags = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
+        if not tags:  # pydantic gives no tags when 'kind' is absent: list the union's members
+            tags = [t for t in map(_tag_of, models_at(root, loc)) if t is not None]
         if kind == "union_tag_not_found":
             return f"missing 'kind'; choose one of: {', '.join(tags)}"
         tag = ctx.get("tag")
         what = "layer kind" if set(tags) <= set(LAYER_KINDS) else "kind"
-        return f"unknown {what} {tag!r}{suggest(tag, tags)} Allowed: {', '.join(tags)}"
+        return f"unknown {what} {tag!r}{suggest(tag, tags) or '.'} Allowed: {', '.join(tags)}"
     if kind == "literal_error":
         allowed = [a.strip(" '") for a in str(ctx.get("expected", "")).replace(" or ", ",")
                    .split(",") if a.strip()]
         return (f"must be one of {', '.join(repr(a) for a in allowed)}, got {_given(value)}"
                 f"{suggest(value, allowed) if isinstance(value, str) else ''}")
     if kind == "greater_than":
-        if ctx.get("gt") == 0 and isinstance(value, int):
+        gt = ctx.get("gt")  # 0 on integer fields, 0.0 on number fields
+        if gt == 0 and isinstance(gt, int) and isinstance(value, int):
             return f"must be a positive integer, got {value}"
         return f"must be greater than {ctx.get('gt')}, got {value}"
     if kind == "greater_than_equal":

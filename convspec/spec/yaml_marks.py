@@ -38,6 +38,12 @@ class _Loader(yaml.SafeLoader):
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise YamlProblem("invalid YAML: a mapping key must be a plain value, not a list "
+                                  "or mapping", key_node.start_mark.line + 1,
+                                  key_node.start_mark.column + 1) from None
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 raise YamlProblem(f"duplicate key {key!r} (first given on line {first})",
@@ -53,22 +59,34 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _collect(node: yaml.Node, loc: Loc, marks: Marks, key_marks: Marks) -> None:
+def _collect(node: yaml.Node, loc: Loc, marks: Marks, key_marks: Marks,
+             parents: frozenset[int] = frozenset()) -> None:
+    if id(node) in parents:  # an alias to one of its own ancestors: &a [*a]
+        raise YamlProblem("invalid YAML: a recursive alias (a value that contains itself)",
+                          *_mark(node))
     marks[loc] = _mark(node)
+    parents = parents | {id(node)}
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             if isinstance(key_node, yaml.ScalarNode):
                 child = (*loc, key_node.value)
                 key_marks[child] = _mark(key_node)
-                _collect(value_node, child, marks, key_marks)
+                _collect(value_node, child, marks, key_marks, parents)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _collect(item, (*loc, i), marks, key_marks)
+            _collect(item, (*loc, i), marks, key_marks, parents)
 
 
 def parse_yaml(text: str) -> tuple[Any, Marks, Marks]:
     """(data, value marks, key marks) of one YAML document; YamlProblem on bad input."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as exc:  # a control character such as NUL
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        char = f"#x{exc.character:04x}" if isinstance(exc.character, int) else exc.character
+        raise YamlProblem(f"invalid YAML: unacceptable character {char}: {exc.reason}",
+                          line, column) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -84,9 +102,16 @@ def parse_yaml(text: str) -> tuple[Any, Marks, Marks]:
                           mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"invalid YAML: {exc}", None, None) from None
+    except RecursionError:
+        mark = loader.get_mark()
+        raise YamlProblem("invalid YAML: nested too deeply", mark.line + 1,
+                          mark.column + 1) from None
     finally:
         loader.dispose()
     marks: Marks = {}
     key_marks: Marks = {}
-    _collect(node, (), marks, key_marks)
+    try:
+        _collect(node, (), marks, key_marks)
+    except RecursionError:
+        raise YamlProblem("invalid YAML: nested too deeply", 1, 1) from None
     return data, marks, key_marks
