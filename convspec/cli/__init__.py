@@ -19,6 +19,8 @@ COMMANDS = {
     "train": "Train a spec's network and write a run directory.",
     "evaluate": "Evaluate trained weights on the test set.",
     "predict": "Classify image files with trained weights.",
+    "plot": "Write a run's figures (errors, confusion, filters, activations, curves) as PNGs.",
+    "report": "Write a self-contained HTML report of a run.",
     "backends": "List the registered backends and whether their framework is installed.",
 }
 

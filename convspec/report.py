@@ -1,0 +1,136 @@
+"""A finished run, reopened: its model, data and test results, for plots and the HTML report.
+
+``report.html`` is one self-contained file (figures embedded as base64 PNG, no scripts, no
+external resources), so it can be mailed, archived or opened offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .backends import get_backend
+from .data import Dataset, load_dataset
+from .evaluate import Evaluation, evaluate
+from .plots import KINDS, write_run_plots
+from .runs import CONFIG_FILE, FINAL_FILE, SPEC_FILE, load_run_spec, read_json, resolve_weights
+from .shapes import format_table, infer_shapes
+from .spec import Spec
+
+REPORT_FILE = "report.html"
+
+
+@dataclass
+class Run:
+    run_dir: Path
+    spec: Spec
+    config: dict[str, Any]
+    model: Any
+    data: Dataset
+
+    @cached_property
+    def evaluation(self) -> Evaluation:
+        return evaluate(self.model, self.data.test, self.spec.train.eval_batch_size)
+
+    def plots(self, kinds: Iterable[str] = KINDS, *, image: int = 0,
+              layers: list[str] | None = None) -> list[Path]:
+        return write_run_plots(self.run_dir, data=self.data, model=self.model,
+                               evaluation=self.evaluation, what=kinds, image=image,
+                               layers=layers)
+
+    @property
+    def final(self) -> dict[str, Any]:
+        path = self.run_dir / FINAL_FILE
+        return read_json(path) if path.is_file() else {}
+
+
+def open_run(run_dir: str | Path, *, backend: str | None = None,
+             data_dir: str | None = None) -> Run:
+    """Load a run directory's spec, weights and dataset, compiled with ``backend``."""
+    run_dir = Path(run_dir)
+    spec = load_run_spec(run_dir)
+    config = read_json(run_dir / CONFIG_FILE)
+    weights = resolve_weights(run_dir, spec)
+    model = get_backend(backend or config.get("backend", "torch")).compile(spec, weights=weights)
+    data = load_dataset(spec.train.dataset, data_dir=data_dir or config.get("data_dir"),
+                        validation_size=spec.train.validation_size, log=lambda m: None)
+    return Run(run_dir, spec, config, model, data)
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' \
+           f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+pre{background:#f6f8fa;padding:.8em;overflow-x:auto;font-size:13px;border-radius:4px}
+table.kv td{padding:.15em 1em .15em 0} .big{font-size:1.6em;font-weight:600}
+figure{display:inline-block;margin:.5em;vertical-align:top;text-align:center}
+figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.9em;color:#555}
+.muted{color:#666}
+"""
+
+
+def write_report(run: Run, *, image: int = 0) -> Path:
+    """Render plots and write ``report.html`` into the run directory."""
+    figures = run.plots(KINDS, image=image)
+    by_name = {p.name: p for p in figures}
+    ev, final, cfg = run.evaluation, run.final, run.config
+    spec_text = (run.run_dir / SPEC_FILE).read_text(encoding="utf-8")
+    table = format_table(infer_shapes(run.spec))
+    facts = {
+        "Backend (trained / shown)": f"{cfg.get('backend')} / {run.model.backend}",
+        "Dataset": f"{run.data.name} ({run.data.source})"
+                   + (" - 5,000-image sample" if run.data.is_sample else ""),
+        "Iterations": final.get("iterations", "unknown (no final.json)"),
+        "Training time": f"{final.get('elapsed_seconds', '?')} s",
+        "Validation accuracy": f"{final['val_accuracy']:.2%}"
+                               if final.get("val_accuracy") is not None else "n/a",
+        "Architecture hash": run.spec.architecture_hash(),
+    }
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                   for k, v in facts.items())
+    per_class = "".join(
+        f"<tr><td>{html.escape(str(name))}</td><td>{acc:.1%}</td></tr>"
+        for name, acc in zip(run.data.class_names, ev.per_class_accuracy))
+
+    def section(title: str, names: list[str]) -> str:
+        imgs = "".join(_img(by_name[n], n.removesuffix(".png").replace("_", " "))
+                       for n in names if n in by_name)
+        return f"<h2>{title}</h2>{imgs}" if imgs else ""
+
+    names = [p.name for p in figures]
+    body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>convspec report: {html.escape(run.spec.name)}</title><style>{_CSS}</style></head><body>
+<h1>{html.escape(run.spec.name)}</h1>
+<p class="muted">{html.escape(run.spec.description)} &middot; {html.escape(str(run.run_dir))}</p>
+<p class="big">{html.escape(ev.summary())}</p>
+<table class="kv">{rows}</table>
+{section("Training curves", ["curves.png"])}
+{section("Confusion matrix", ["confusion.png"])}
+<h2>Per-class accuracy</h2><table class="kv">{per_class}</table>
+{section("Example errors", ["errors.png"])}
+{section("Convolution filters", [n for n in names if n.startswith("filters_")])}
+{section(f"Convolution outputs for test image {image}",
+         [n for n in names if n.startswith("activations_")])}
+<h2>Network</h2><pre>{html.escape(table)}</pre>
+<h2>Spec as used</h2><pre>{html.escape(spec_text)}</pre>
+<h2>Final metrics</h2><pre>{html.escape(json.dumps(
+        {k: v for k, v in final.items() if k != "test"}, indent=2))}</pre>
+</body></html>
+"""
+    path = run.run_dir / REPORT_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)
+    return path
