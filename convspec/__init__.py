@@ -7,6 +7,8 @@ deep-learning framework::
     spec = convspec.load_spec("specs/mnist.yaml")
     print(convspec.infer_shapes(spec).params)            # 242062
     model = convspec.compile(spec, backend="torch")
+
+(``convspec.evaluate`` is the evaluator module: ``from convspec.evaluate import evaluate``.)
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ _LAZY = {
     "load_weights": "convspec.weights",
     "load_dataset": "convspec.data",
     "Trainer": "convspec.train",
-    "evaluate": "convspec.evaluate",
     "SpecError": "convspec.errors",
     "ConvspecError": "convspec.errors",
 }

@@ -153,8 +153,12 @@ class Trainer:
         self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
 
     # -- the loop -----------------------------------------------------------------------
-    def fit(self) -> TrainResult:
-        """Run the remaining iterations; Ctrl-C checkpoints at a step boundary and stops."""
+    def fit(self, until: int | None = None) -> TrainResult:
+        """Train up to iteration ``until`` (default: the spec's total), continuing from where
+        the last call stopped, like the tutorial's ``optimize``; Ctrl-C checkpoints at a step
+        boundary and stops."""
+        if until is not None:
+            self.iterations = until
         start = time.perf_counter()
         with _stop_at_step_boundary() as stop:
             try:
@@ -174,7 +178,9 @@ class Trainer:
             self.progress.close()
         if self.run_dir:
             self.checkpoint(elapsed)
-        self.log(f"Time usage: {timedelta(seconds=int(round(elapsed)))}")
+        this_call = time.perf_counter() - start
+        self.elapsed_before = elapsed
+        self.log(f"Time usage: {timedelta(seconds=int(round(this_call)))}")
         history = self.metrics.records if self.metrics else []
         return TrainResult(self.iteration, elapsed, history, self.val_accuracy)
 

