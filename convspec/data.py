@@ -209,7 +209,7 @@ def _stream(url: str, out: BinaryIO, timeout: float, say: Log) -> None:
             while chunk := resp.read(1 << 16):
                 out.write(chunk)
                 got += len(chunk)
-                if total and (tenths := got * 10 // total) > step:
+                if total > 1e6 and (tenths := got * 10 // total) > step:
                     step = tenths
                     say(f"  {got / 1e6:.1f} / {total / 1e6:.1f} MB ({100 * got // total}%)")
     except urllib.error.HTTPError as exc:
