@@ -114,6 +114,12 @@ def _spatial(layer: Any, shape: Shape, kernel: tuple[int, int], stride: tuple[in
             f"convolution and pooling layers must come before flatten"
         )
     padding = layer.padding
+    if what == "window" and not isinstance(padding, str) and \
+            any(p >= k for p, k in zip(padding, kernel)):
+        raise ValueError(
+            f"pooling padding {list(padding)} must be smaller than the window "
+            f"{format_shape(kernel)}, or some windows would hold only padding"
+        )
     outs, pads = [], []
     for axis in (0, 1):
         pad = padding if isinstance(padding, str) else padding[axis]

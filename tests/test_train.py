@@ -177,14 +177,32 @@ def test_numpy_model_resume_is_exact(tmp_path):
     assert strip(read_metrics(tmp_path / "a")) == strip(read_metrics(tmp_path / "b"))
 
 
+class CtrlCAt:
+    """Wraps a compiled model and presses Ctrl-C during the given step."""
+
+    def __init__(self, model, step: int):
+        self.model, self.step, self.calls = model, step, 0
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def train_step(self, images, labels, fetch=False):
+        self.calls += 1
+        if self.calls == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+        return self.model.train_step(images, labels, fetch=fetch)
+
+
 def _weights_after(backend: str, spec, data, run_dir, *, stop_at: int | None = None):
     model = get_backend(backend).compile(spec)
     if stop_at is not None:
-        first = apply_overrides(spec, {"iterations": stop_at})
-        Trainer(first, model, data, run_dir=run_dir, log=lambda m: None).fit()
-        model = get_backend(backend).compile(spec)
+        with pytest.raises(Interrupted):
+            Trainer(spec, CtrlCAt(model, stop_at), data, run_dir=run_dir,
+                    log=lambda m: None).fit()
+        model = get_backend(backend).compile(spec)  # a fresh process, in effect
         trainer = Trainer(spec, model, data, run_dir=run_dir, log=lambda m: None)
         trainer.resume()
+        assert trainer.iteration == stop_at
     else:
         trainer = Trainer(spec, model, data, run_dir=run_dir, log=lambda m: None)
     trainer.fit()

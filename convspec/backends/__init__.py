@@ -67,7 +67,7 @@ class CompiledModel(Protocol):
         ...
 
     def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
-        """Load canonical weights (every name, exact shapes; BackendError otherwise)."""
+        """Load canonical weights (every name, exact shapes; WeightsError otherwise)."""
         ...
 
     def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:

@@ -1,0 +1,45 @@
+"""PyTorch backend: a spec compiled to an ``nn.Module`` running NCHW with TensorFlow numerics.
+
+This module stays light (no torch import) so the registry can list and check backends without
+paying for, or requiring, the framework; ``compile`` imports the heavy modules.
+
+Layout: ``model.py`` builds the module (one submodule per layer), ``optim.py`` implements the
+documented optimizers, ``compiled.py`` is the ``CompiledModel`` that converts between
+convspec's canonical NumPy world (NHWC, HWIO, H-W-C flatten order) and torch at the edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import check_device
+
+if TYPE_CHECKING:
+    from ...spec import Spec
+    from .compiled import TorchModel
+
+
+class TorchBackend:
+    """Factory of ``TorchModel`` s."""
+
+    name = "torch"
+    framework = "PyTorch"
+    module = "torch"
+    extra = "torch"
+
+    def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
+                device: str = "cpu") -> TorchModel:
+        """Build the spec's model on ``device`` ("cpu", "cuda" or "auto")."""
+        check_device(device)
+        from .compiled import TorchModel
+
+        return TorchModel(spec, weights=weights, device=device)
+
+    def __repr__(self) -> str:
+        return "TorchBackend()"
+
+
+__all__ = ["TorchBackend"]

@@ -1,0 +1,250 @@
+"""``TorchModel``: the ``CompiledModel`` protocol over ``Net``, converting layouts at the edge.
+
+NumPy arrays cross the boundary in canonical layout (NHWC images, HWIO kernels, H-W-C flat
+order); inside, everything is torch-native. Inputs are wrapped with ``torch.from_numpy``
+(no copy on CPU beyond what the layout needs) and results leave the device only when a
+caller asks for them (``fetch``, ``predict``, ...), so a training loop never syncs per step.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ...errors import BackendError, WeightsError
+from ...spec import Spec
+from ...weights import check_weights, init_weights, is_trainable, weight_shapes
+from .. import StepResult, check_device
+from .model import EVAL, Mode, Net
+from .optim import make_optimizer
+
+_DROPOUT_STREAM = zlib.crc32(b"dropout")
+
+
+def dropout_seed(seed: int, step: int) -> int:
+    """64-bit seed of the dropout masks for the update that takes ``step`` to ``step + 1``.
+
+    A pure function of (train seed, optimizer step), so a resumed run draws the same masks.
+    """
+    words = np.random.SeedSequence([seed, _DROPOUT_STREAM, step]).generate_state(2, np.uint32)
+    return int(words[0]) | int(words[1]) << 32
+
+
+def resolve_device(device: str) -> torch.device:
+    check_device(device)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise BackendError("device 'cuda' was requested but this PyTorch build sees no CUDA "
+                           f"GPU (torch {torch.__version__}); use --device cpu or auto")
+    return torch.device(device)
+
+
+def _precision_knobs(device: torch.device) -> list[tuple[Any, str, Any]]:
+    """(object, attribute, value) settings that keep float32 math IEEE (no TF32/bf16)."""
+    b = torch.backends
+    if device.type == "cuda":
+        if hasattr(getattr(b.cudnn, "conv", None), "fp32_precision"):
+            return [(b.cudnn.conv, "fp32_precision", "ieee"),
+                    (b.cuda.matmul, "fp32_precision", "ieee")]
+        return [(b.cudnn, "allow_tf32", False), (b.cuda.matmul, "allow_tf32", False)]
+    if hasattr(getattr(b.mkldnn, "matmul", None), "fp32_precision"):
+        return [(b.mkldnn.conv, "fp32_precision", "ieee"),
+                (b.mkldnn.matmul, "fp32_precision", "ieee")]
+    return []
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without its warning for read-only arrays (memory maps)."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+class TorchModel:
+    """A spec compiled by the PyTorch backend (see ``convspec.backends.CompiledModel``)."""
+
+    backend = "torch"
+
+    def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
+                 device: str = "cpu"):
+        self.spec = spec
+        self._device = resolve_device(device)
+        self.device = self._device.type
+        self.net = Net(spec).to(self._device)
+        self._shape = (spec.input.height, spec.input.width, spec.input.channels)
+        self._trainable = [n for n in self.net.slots if is_trainable(n)]
+        self._params = [self.net.slots[n].tensor for n in self._trainable]
+        self.optimizer = make_optimizer(spec.train.optimizer, self._params)
+        self._generator = (torch.Generator(device=self._device) if self.net.has_dropout
+                           else None)
+        self._knobs = _precision_knobs(self._device)
+        self.set_weights(init_weights(spec) if weights is None else weights)
+
+    def __repr__(self) -> str:
+        return f"TorchModel(spec={self.spec.name!r}, device={self.device!r})"
+
+    # -- edge conversions -------------------------------------------------------------------
+
+    @contextmanager
+    def _ieee(self) -> Iterator[None]:
+        """Full float32 precision for this call only; the user's global settings come back."""
+        saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in self._knobs]
+        try:
+            for obj, attr, value in self._knobs:
+                setattr(obj, attr, value)
+            yield
+        finally:
+            for obj, attr, value in saved:
+                setattr(obj, attr, value)
+
+    def _images(self, images: np.ndarray) -> np.ndarray:
+        array = np.asarray(images)
+        if array.ndim != 4 or array.shape[1:] != self._shape:
+            h, w, c = self._shape
+            raise BackendError(f"spec {self.spec.name!r} takes NHWC images of shape "
+                               f"(N, {h}, {w}, {c}); got an array of shape {array.shape}")
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def _to_nchw(self, array: np.ndarray) -> torch.Tensor:
+        x = _tensor(array).to(self._device, non_blocking=True)
+        return x.permute(0, 3, 1, 2).contiguous()  # no copy when C == 1
+
+    def _labels(self, labels: np.ndarray, n: int) -> torch.Tensor:
+        array = np.asarray(labels)
+        if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
+            raise BackendError(f"labels must be {n} integers (one per image); got "
+                               f"{array.dtype} array of shape {array.shape}")
+        if n and (array.min() < 0 or array.max() >= self.spec.classes):
+            raise BackendError(f"labels must be in [0, {self.spec.classes}); got values from "
+                               f"{array.min()} to {array.max()}")
+        return _tensor(array.astype(np.int64, copy=False)).to(self._device, non_blocking=True)
+
+    def _canonical(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+        array = self.net.slots[name].to_canonical(tensor.detach().cpu().numpy())
+        return np.array(array, dtype=np.float32, order="C", copy=True)  # never alias a param
+
+    def _train_mode(self, update_stats: bool) -> Mode:
+        """Train mode whose dropout masks are those of the next optimizer step."""
+        if self._generator is not None:
+            self._generator.manual_seed(dropout_seed(self.spec.train.seed, self.optimizer.step))
+        return Mode(training=True, update_stats=update_stats, generator=self._generator)
+
+    # -- weights ----------------------------------------------------------------------------
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {name: self._canonical(name, slot.tensor) for name, slot in self.net.slots.items()}
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        if not isinstance(weights, Mapping):
+            raise WeightsError(f"weights must be a mapping of name -> array, not "
+                               f"{type(weights).__name__}")
+        arrays = {name: np.asarray(value) for name, value in weights.items()}
+        check_weights(self.spec, arrays)
+        converted = {name: _tensor(np.ascontiguousarray(
+                         slot.from_canonical(arrays[name].astype(np.float32, copy=False))))
+                     for name, slot in self.net.slots.items()}  # all converted before any copy
+        with torch.no_grad():
+            for name, slot in self.net.slots.items():
+                slot.tensor.copy_(converted[name])
+
+    # -- inference --------------------------------------------------------------------------
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Logits in eval mode, ``batch_size`` (default: spec eval_batch_size) at a time."""
+        array = self._images(images)
+        size = batch_size or self.spec.train.eval_batch_size
+        if size <= 0:
+            raise BackendError(f"batch_size must be positive, got {size}")
+        if not len(array):
+            return np.zeros((0, self.spec.classes), dtype=np.float32)
+        with torch.inference_mode(), self._ieee():
+            out = [self.net(self._to_nchw(array[i:i + size]))
+                   for i in range(0, len(array), size)]
+            return torch.cat(out).cpu().numpy()
+
+    def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        """Every layer's eval-mode output, NHWC or (N, units) in canonical flat order."""
+        collected: dict[str, torch.Tensor] = {}
+        with torch.inference_mode(), self._ieee():
+            self.net(self._to_nchw(self._images(images)), EVAL, collected)
+        out = {}
+        for name, tensor in collected.items():
+            if tensor.dim() == 4:
+                tensor = tensor.permute(0, 2, 3, 1)
+            array = tensor.cpu().numpy()
+            perm = self.net.out_perm[name]
+            out[name] = np.ascontiguousarray(array if perm is None else array[:, perm])
+        return out
+
+    # -- training ---------------------------------------------------------------------------
+
+    def gradients(self, images: np.ndarray, labels: np.ndarray,
+                  training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+        """Loss and canonical gradients; ``training`` uses batch statistics and the dropout
+        masks of the next step, but updates nothing (not even moving statistics)."""
+        x = self._to_nchw(self._images(images))
+        y = self._labels(labels, x.shape[0])
+        mode = self._train_mode(update_stats=False) if training else EVAL
+        with self._ieee():
+            loss = F.cross_entropy(self.net(x, mode), y)
+            grads = torch.autograd.grad(loss, self._params)
+        canonical = {n: self._canonical(n, g) for n, g in zip(self._trainable, grads)}
+        return float(loss.detach()), canonical
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray,
+                   fetch: bool = False) -> StepResult | None:
+        """One update; loss and accuracy come from the same forward pass, pre-update."""
+        x = self._to_nchw(self._images(images))
+        y = self._labels(labels, x.shape[0])
+        with self._ieee():
+            logits = self.net(x, self._train_mode(update_stats=True))
+            loss = F.cross_entropy(logits, y)
+            grads = torch.autograd.grad(loss, self._params)
+            self.optimizer.update(self._params, grads)
+        if not fetch:
+            return None
+        with torch.no_grad():
+            accuracy = (logits.argmax(1) == y).float().mean()
+            loss_value, accuracy_value = torch.stack([loss, accuracy]).tolist()  # one sync
+        return StepResult(loss_value, accuracy_value)
+
+    # -- optimizer state --------------------------------------------------------------------
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        state = {"step": np.array(self.optimizer.step, dtype=np.int64)}
+        for slot, tensors in self.optimizer.slots.items():
+            for name, tensor in zip(self._trainable, tensors):
+                state[f"{slot}/{name}"] = self._canonical(name, tensor)
+        return state
+
+    def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
+        shapes = weight_shapes(self.spec)
+        expected = {f"{s}/{n}": shapes[n] for s in self.optimizer.slots for n in self._trainable}
+        missing = sorted({"step", *expected} - set(state))
+        extra = sorted(set(state) - {"step", *expected})
+        wrong = [f"{k} {np.shape(state[k])} (expected {shape})" for k, shape in expected.items()
+                 if k in state and np.shape(state[k]) != shape]
+        step = np.asarray(state.get("step", 0))
+        if step.shape != () or not np.issubdtype(step.dtype, np.integer) or step < 0:
+            wrong.append(f"step {step!r} (expected a non-negative integer scalar)")
+        if missing or extra or wrong:
+            parts = [f"missing {', '.join(missing)}" if missing else "",
+                     f"unexpected {', '.join(extra)}" if extra else "",
+                     f"wrong {', '.join(wrong)}" if wrong else ""]
+            raise WeightsError(f"optimizer state does not fit spec {self.spec.name!r} with "
+                               f"{self.spec.train.optimizer.kind}: "
+                               + "; ".join(p for p in parts if p))
+        converted = {key: _tensor(np.ascontiguousarray(self.net.slots[key.split("/", 1)[1]]
+                                                       .from_canonical(np.asarray(
+                                                           state[key], dtype=np.float32))))
+                     for key in expected}
+        with torch.no_grad():
+            for slot, tensors in self.optimizer.slots.items():
+                for name, tensor in zip(self._trainable, tensors):
+                    tensor.copy_(converted[f"{slot}/{name}"])
+        self.optimizer.step = int(step)
