@@ -1,0 +1,45 @@
+"""TensorFlow backend: a spec compiled to raw ``tf.nn`` ops on ``tf.Variable`` s.
+
+This module stays light (no TensorFlow import) so the registry can list and check backends
+without paying for, or requiring, the framework; ``compile`` imports the heavy modules.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ...spec import Spec
+    from .compiled import TensorFlowModel
+
+
+def quiet_tensorflow() -> None:
+    """Hide TensorFlow's C++ info/warning lines (unless the user chose a level)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+class TensorFlowBackend:
+    """Factory of ``TensorFlowModel`` s."""
+
+    name = "tensorflow"
+    framework = "TensorFlow"
+    module = "tensorflow"
+    extra = "tf"
+
+    def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
+                device: str = "cpu", jit: bool = False) -> TensorFlowModel:
+        """Build the spec's model on ``device``; ``jit=True`` compiles its functions with XLA."""
+        quiet_tensorflow()
+        from .compiled import TensorFlowModel
+
+        return TensorFlowModel(spec, weights=weights, device=device, jit=jit)
+
+    def __repr__(self) -> str:
+        return "TensorFlowBackend()"
+
+
+__all__ = ["TensorFlowBackend", "quiet_tensorflow"]

@@ -1,0 +1,179 @@
+"""``TensorFlowModel``: the ``CompiledModel`` protocol on top of ``Network`` and ``Optimizer``.
+
+Each entry point is one ``tf.function`` with a fixed input signature (batch dimension None),
+so it is traced once whatever the batch sizes; the whole training step (forward, loss,
+accuracy, gradients, moving statistics, update) is a single graph call. NumPy crosses the
+boundary only at the edges, and training loss / accuracy become Python floats only when asked.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ...errors import BackendError, WeightsError
+from ...spec import Spec
+from ...weights import check_weights, init_weights
+from .. import StepResult, check_device
+from .model import Network, accuracy, cross_entropy
+from .optim import make_optimizer
+
+
+def resolve_device(device: str) -> tuple[str, str]:
+    """(protocol name, TF device string): 'auto' takes a GPU when TensorFlow sees one."""
+    check_device(device)
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "cuda" and not gpus:
+        raise BackendError("device 'cuda' was requested but TensorFlow sees no GPU (is the "
+                           "CUDA build of TensorFlow installed?); use device 'cpu' or 'auto'")
+    if device == "cuda" or (device == "auto" and gpus):
+        return "cuda", "/GPU:0"
+    return "cpu", "/CPU:0"
+
+
+def _check_weights(spec: Spec, weights: Any) -> None:
+    """WeightsError for anything but a mapping with exactly the spec's names and shapes."""
+    if not isinstance(weights, Mapping):
+        raise WeightsError(f"weights must be a mapping of name -> array, not "
+                           f"{type(weights).__name__}")
+    check_weights(spec, {name: np.asarray(value) for name, value in weights.items()})
+
+
+class TensorFlowModel:
+    """A spec compiled to TensorFlow; arrays in and out are NumPy, canonical layout."""
+
+    backend = "tensorflow"
+
+    def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
+                 device: str = "cpu", jit: bool = False):
+        self.spec = spec
+        self.device, self._tf_device = resolve_device(device)
+        self.jit = jit
+        weights = init_weights(spec) if weights is None else weights
+        _check_weights(spec, weights)
+        with tf.device(self._tf_device):
+            self.net = Network(spec, weights)
+            self.optimizer = make_optimizer(spec.train.optimizer, self.net.trainable)
+        self._params = [v for _, v in self.net.trainable]
+        self.input_shape = self.net.table.input
+        images = tf.TensorSpec([None, *self.input_shape], tf.float32, name="images")
+        labels = tf.TensorSpec([None], tf.int64, name="labels")
+
+        def function(fn: Any, *signature: tf.TensorSpec) -> Any:
+            # partial(): TF keys its "frequent retracing" warning on the code object, which
+            # every model shares; a partial object is this model's own key.
+            return tf.function(functools.partial(fn), input_signature=list(signature),
+                               jit_compile=jit, autograph=False)
+
+        self._train = function(self._train_step, images, labels)
+        self._train_concrete: Any = None  # the one trace, called directly (see train_step)
+        self._logits = function(lambda x: self.net(x, training=False).logits, images)
+        self._activations = function(
+            lambda x: self.net(x, training=False, collect=True).activations, images)
+        self._gradients = {
+            training: function(lambda x, y, t=training: self._loss_and_grads(x, y, t)[:2],
+                               images, labels)
+            for training in (False, True)}
+
+    # --- traced bodies -------------------------------------------------------------------
+
+    def _loss_and_grads(self, images: tf.Tensor, labels: tf.Tensor,
+                        training: bool) -> tuple[tf.Tensor, list[tf.Tensor], Any]:
+        with tf.GradientTape() as tape:
+            out = self.net(images, training=training, step=self.optimizer.step)
+            loss = cross_entropy(out.logits, labels)
+        grads = tape.gradient(loss, self._params,
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return loss, grads, out
+
+    def _train_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss, grads, out = self._loss_and_grads(images, labels, True)
+        acc = accuracy(out.logits, labels)  # of the logits before the update
+        for variable, value in out.updates:
+            variable.assign(value)
+        self.optimizer.apply(grads)
+        return loss, acc
+
+    # --- NumPy boundary --------------------------------------------------------------------
+
+    def _images(self, images: np.ndarray) -> np.ndarray:
+        x = np.asarray(images, dtype=np.float32)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            h, w, c = self.input_shape
+            raise BackendError(f"images must be NHWC of shape (N, {h}, {w}, {c}) for spec "
+                               f"{self.spec.name!r}; got {tuple(x.shape)}")
+        return x
+
+    def _labels(self, labels: np.ndarray, n: int) -> np.ndarray:
+        y = np.asarray(labels)
+        if y.shape != (n,) or (y.size and y.dtype.kind not in "iu"):
+            raise BackendError(f"labels must be {n} integers (one per image); "
+                               f"got {y.dtype} {y.shape}")
+        if y.size and (y.min() < 0 or y.max() >= self.spec.classes):
+            raise BackendError(f"labels must lie in 0..{self.spec.classes - 1}; "
+                               f"got {y.min()}..{y.max()}")
+        return y.astype(np.int64, copy=False)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {name: var.numpy().copy() for name, var in self.net.weights.items()}
+
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
+        _check_weights(self.spec, weights)
+        for name, var in self.net.weights.items():
+            var.assign(np.asarray(weights[name], dtype=np.float32))
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        x = self._images(images)
+        size = batch_size or self.spec.train.eval_batch_size
+        if size <= 0:
+            raise BackendError(f"batch_size must be positive, got {size}")
+        if len(x) == 0:
+            return np.zeros((0, self.spec.classes), np.float32)
+        with tf.device(self._tf_device):
+            parts = [self._logits(x[i:i + size]).numpy() for i in range(0, len(x), size)]
+        return np.concatenate(parts)
+
+    def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        x = self._images(images)
+        with tf.device(self._tf_device):
+            return {k: v.numpy() for k, v in self._activations(x).items()}
+
+    def gradients(self, images: np.ndarray, labels: np.ndarray,
+                  training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
+        """Loss and gradients; nothing is updated (not even batch-norm moving statistics).
+        In training mode dropout uses the masks of the next ``train_step``."""
+        x = self._images(images)
+        y = self._labels(labels, len(x))
+        with tf.device(self._tf_device):
+            loss, grads = self._gradients[bool(training)](x, y)
+        names = [n for n, _ in self.net.trainable]
+        return float(loss), {n: g.numpy() for n, g in zip(names, grads, strict=True)}
+
+    def train_step(self, images: np.ndarray, labels: np.ndarray,
+                   fetch: bool = False) -> StepResult | None:
+        x = self._images(images)
+        y = self._labels(labels, len(x))
+        with tf.device(self._tf_device):
+            if self._train_concrete is None:  # the hot path skips tf.function's argument
+                self._train_concrete = self._train.get_concrete_function()  # dispatch
+            loss, acc = self._train_concrete(tf.constant(x), tf.constant(y))
+        return StepResult(float(loss), float(acc)) if fetch else None
+
+    def optimizer_state(self) -> dict[str, np.ndarray]:
+        return self.optimizer.state()
+
+    def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
+        self.optimizer.set_state(state)
+
+    @property
+    def tracing_count(self) -> int:
+        """How often the training step has been traced (1 after any number of calls)."""
+        return int(self._train.experimental_get_tracing_count())
+
+    def __repr__(self) -> str:
+        return (f"TensorFlowModel(spec={self.spec.name!r}, device={self.device!r}, "
+                f"jit={self.jit})")
