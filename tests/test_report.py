@@ -28,6 +28,12 @@ def test_plot_all_writes_every_figure(run_dir, backend_name, capsys):
                      "filters_conv2.png", "activations_conv1_image13.png",
                      "activations_conv2_image13.png"}
     assert capsys.readouterr().out.count("wrote ") == 7
+    import matplotlib.image
+
+    for path in run_dir.glob("*.png"):
+        pixels = matplotlib.image.imread(path)
+        assert min(pixels.shape[:2]) >= 300, path.name  # a readable size
+        assert pixels[..., :3].std() > 0.05, f"{path.name} looks blank"
 
 
 def test_plot_one_kind_and_layer(run_dir, capsys):

@@ -1,0 +1,126 @@
+"""The backend registry: entry points, aliases, clear errors, every layer kind everywhere."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from convspec import backends
+from convspec.backends import canonical_name, get_backend, is_available, list_backends
+from convspec.backends.reference import ReferenceModel
+from convspec.errors import BackendError
+from convspec.spec import LAYER_KINDS, loads_spec
+from convspec.weights import init_weights
+
+
+class FakeBackend:
+    """What a third-party package would register under ``convspec.backends``."""
+
+    name = "fake"
+    framework = "NumPy"
+    module = "numpy"
+    extra = "fake"
+
+    def compile(self, spec, *, weights=None, device="cpu"):
+        return ReferenceModel(spec, weights)
+
+
+def _with_entry_point(monkeypatch, name: str, value: str) -> None:
+    real = importlib.metadata.entry_points
+
+    def entry_points(**kwargs):
+        found = list(real(**kwargs))
+        if kwargs.get("group") == backends.ENTRY_POINT_GROUP:
+            found.append(importlib.metadata.EntryPoint(name, value, backends.ENTRY_POINT_GROUP))
+        return found
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+
+def test_builtin_backends_are_registered_through_entry_points():
+    eps = importlib.metadata.entry_points(group=backends.ENTRY_POINT_GROUP)
+    assert {ep.name for ep in eps} >= {"torch", "tensorflow"}
+    assert list_backends() == sorted(set(list_backends()))
+    assert {"torch", "tensorflow"} <= set(list_backends())
+
+
+def test_a_third_party_backend_is_found_and_used(monkeypatch):
+    module = types.ModuleType("convspec_fake_plugin")
+    module.FakeBackend = FakeBackend
+    monkeypatch.setitem(sys.modules, "convspec_fake_plugin", module)
+    _with_entry_point(monkeypatch, "fake", "convspec_fake_plugin:FakeBackend")
+    assert "fake" in list_backends()
+    spec = loads_spec((ROOT / "specs" / "mnist.yaml").read_text())
+    model = get_backend("fake").compile(spec, weights=init_weights(spec))
+    assert model.predict(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+
+
+def test_aliases_and_unknown_names():
+    assert canonical_name("tf") == "tensorflow" and canonical_name("PyTorch") == "torch"
+    with pytest.raises(BackendError, match=r"unknown backend 'jax'; registered backends: .*torch"):
+        get_backend("jax")
+
+
+def test_missing_framework_is_one_clear_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+    with pytest.raises(BackendError) as info:
+        get_backend("torch")
+    assert str(info.value) == "backend 'torch' needs PyTorch: pip install \"convspec[torch]\""
+    assert not is_available("torch")
+
+
+def test_broken_plugin_is_a_backend_error(monkeypatch):
+    _with_entry_point(monkeypatch, "broken", "no_such_module_anywhere:Backend")
+    with pytest.raises(BackendError, match="cannot be loaded"):
+        get_backend("broken")
+
+
+def test_registry_imports_no_framework():
+    code = ("import sys; from convspec.backends import list_backends, is_available; "
+            "list_backends(); is_available('torch'); is_available('tensorflow'); "
+            "print([m for m in ('torch', 'tensorflow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def _spec_using(kind: str) -> str:
+    layer = {
+        "conv2d": "{kind: conv2d, filters: 2, kernel: 3, padding: same}",
+        "maxpool": "{kind: maxpool, size: 2, padding: same}",
+        "avgpool": "{kind: avgpool, size: 2, padding: same}",
+        "leaky_relu": "{kind: leaky_relu, alpha: 0.1}",
+        "dropout": "{kind: dropout, rate: 0.5}",
+        "batchnorm": "{kind: batchnorm}",
+    }.get(kind, f"{{kind: {kind}}}")
+    tail = "" if kind in ("flatten", "dense") else f"\n  - {layer}"
+    return f"""
+name: uses-{kind}
+input: {{height: 5, width: 5, channels: 1}}
+classes: 3
+layers:
+  - {{kind: conv2d, filters: 2, kernel: 3, padding: same}}{tail}
+  - {{kind: flatten}}
+  - {{kind: dense, units: 4}}
+  - {{kind: dense, units: 3}}
+"""
+
+
+@pytest.mark.parametrize("kind", LAYER_KINDS)
+def test_every_layer_kind_compiles_in_every_backend(backend_name, kind):
+    spec = loads_spec(_spec_using(kind))
+    assert any(layer.kind == kind for layer in spec.layers)
+    weights = init_weights(spec)
+    x = np.random.default_rng(0).random((2, 5, 5, 1), dtype=np.float32)
+    got = get_backend(backend_name).compile(spec, weights=weights).predict(x)
+    np.testing.assert_allclose(got, ReferenceModel(spec, weights).predict(x), atol=1e-5)
