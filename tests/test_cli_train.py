@@ -86,7 +86,7 @@ def test_predict_classifies_png_files(backend_name, tmp_path, capsys):
     from convspec.data import load_dataset
 
     code, out = _train(tmp_path, backend_name)
-    test = load_dataset("mnist").test
+    test = load_dataset("mnist", log=lambda m: None).test
     paths = []
     for i in range(3):
         path = tmp_path / f"digit{i}.png"
