@@ -13,6 +13,7 @@ PyTorch in 50 MNIST steps, against 5e-6 for these ops.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from ...errors import BackendError, WeightsError
 Params = Sequence[tuple[str, tf.Variable]]
 
 
-class Optimizer(tf.Module):
+class Optimizer(tf.Module, metaclass=abc.ABCMeta):
     """Base: an int64 ``step`` and zero-initialised slots per trainable weight."""
 
     slots: tuple[str, ...] = ()
@@ -48,9 +49,10 @@ class Optimizer(tf.Module):
     def _learning_rate(self) -> tf.Tensor | float:
         return self.config.learning_rate
 
+    @abc.abstractmethod
     def _update(self, name: str, var: tf.Variable, grad: tf.Tensor,
                 lr: tf.Tensor | float) -> None:
-        raise NotImplementedError
+        """The update rule for one variable (and its slots)."""
 
     def state(self) -> dict[str, np.ndarray]:
         out = {"step": np.asarray(self.step.numpy(), dtype=np.int64)}

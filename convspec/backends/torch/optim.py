@@ -11,6 +11,7 @@ the canonical layout for ``optimizer_state``.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -20,7 +21,7 @@ import torch
 Tensors = Sequence[torch.Tensor]
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base: the step count and the per-parameter slot tensors."""
 
     slot_names: tuple[str, ...] = ()
@@ -38,8 +39,9 @@ class Optimizer:
         self.step += 1
         self._apply(list(params), list(grads))
 
+    @abc.abstractmethod
     def _apply(self, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
-        raise NotImplementedError
+        """The update rule, in place on ``params``."""
 
 
 class SGD(Optimizer):
