@@ -76,7 +76,8 @@ def test_resume_extends_a_finished_run(backend_name, tmp_path, capsys):
     assert code == 0
     assert main(["train", "--resume", str(out), "--iterations", "40", "--no-progress"]) == 0
     assert "Resuming" in capsys.readouterr().out
-    assert json.loads((out / "final.json").read_text())["iterations"] == 40
+    final = json.loads((out / "final.json").read_text())
+    assert final["iterations"] == 40 and final["backend"] == backend_name
     assert [r["iteration"] for r in read_metrics(out)][-1] == 40
 
 

@@ -9,8 +9,9 @@ from ._util import reporting
 
 @click.command("train")
 @click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
-@click.option("--backend", "-b", default="torch", show_default=True,
-              help="Backend: torch or tensorflow (tf), or any registered plugin.")
+@click.option("--backend", "-b", default=None,
+              help="Backend: torch (default) or tensorflow (tf), or any registered plugin; "
+              "with --resume, the run's own backend unless given.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Where to train.")
 @click.option("--iterations", type=click.IntRange(min=1), help="Override train.iterations.")
@@ -33,7 +34,7 @@ from ._util import reporting
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: when stderr is a terminal).")
 @click.option("--plots", is_flag=True, help="Write all plots into the run directory at the end.")
-def command(spec_path: str | None, backend: str, device: str, resume: str | None,
+def command(spec_path: str | None, backend: str | None, device: str, resume: str | None,
             progress: bool | None, plots: bool, **overrides: object) -> None:
     """Train SPEC's network and write a run directory.
 
