@@ -103,19 +103,36 @@ def init_weights(spec: Spec, seed: int | None = None) -> dict[str, np.ndarray]:
     return weights
 
 
+def mismatch(expected: Mapping[str, tuple[int, ...]], given: Mapping[str, Any]) -> str:
+    """What differs between ``given`` arrays and the expected names and shapes ('' if none)."""
+    missing = [n for n in expected if n not in given]
+    extra = [n for n in given if n not in expected]
+    wrong = [f"{n} {tuple(np.shape(given[n]))} (expected {tuple(expected[n])})" for n in expected
+             if n in given and tuple(np.shape(given[n])) != tuple(expected[n])]
+    parts = [f"missing {', '.join(missing)}" if missing else "",
+             f"unexpected {', '.join(extra)}" if extra else "",
+             f"wrong {', '.join(wrong)}" if wrong else ""]
+    return "; ".join(p for p in parts if p)
+
+
 def check_weights(spec: Spec, weights: Mapping[str, np.ndarray], source: str = "weights") -> None:
     """Exactly the spec's names and shapes, or a WeightsError that lists the differences."""
-    expected = weight_shapes(spec)
-    missing = [n for n in expected if n not in weights]
-    extra = [n for n in weights if n not in expected]
-    wrong = [f"{n} {tuple(weights[n].shape)} (expected {expected[n]})" for n in expected
-             if n in weights and tuple(weights[n].shape) != expected[n]]
-    if missing or extra or wrong:
-        parts = [f"missing {', '.join(missing)}" if missing else "",
-                 f"unexpected {', '.join(extra)}" if extra else "",
-                 f"wrong shape {', '.join(wrong)}" if wrong else ""]
-        raise WeightsError(f"{source} do not fit spec {spec.name!r}: "
-                           + "; ".join(p for p in parts if p))
+    problems = mismatch(weight_shapes(spec), weights)
+    if problems:
+        raise WeightsError(f"{source} do not fit spec {spec.name!r}: {problems}")
+
+
+def check_optimizer_state(state: Mapping[str, Any], slots: Mapping[str, tuple[int, ...]],
+                          owner: str) -> int:
+    """Validate a canonical optimizer state (``step`` and slot arrays); return the step."""
+    problems = mismatch({"step": (), **slots}, state)
+    step = np.asarray(state.get("step", 0))
+    if step.dtype.kind not in "iu" or (step.shape == () and int(step) < 0):
+        problems = "; ".join(p for p in (problems, f"step {step!r} (expected a non-negative "
+                                                   "integer scalar)") if p)
+    if problems:
+        raise WeightsError(f"optimizer state does not fit {owner}: {problems}")
+    return int(step)
 
 
 def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray], spec: Spec,

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from ...errors import BackendError, WeightsError
+from ...errors import BackendError
+from ...weights import check_optimizer_state
 
 Params = Sequence[tuple[str, tf.Variable]]
 
@@ -62,21 +63,10 @@ class Optimizer(tf.Module, metaclass=abc.ABCMeta):
     def set_state(self, state: Mapping[str, np.ndarray]) -> None:
         """Restore ``state()``'s output; exact names and shapes, else WeightsError (as for
         weights: a checkpoint that does not fit)."""
-        expected = {"step", *self.slot_vars}
-        missing, extra = sorted(expected - set(state)), sorted(set(state) - expected)
-        wrong = [f"{k} {np.shape(state[k])} (expected {tuple(v.shape)})"
-                 for k, v in self.slot_vars.items()
-                 if k in state and np.shape(state[k]) != tuple(v.shape)]
-        step = np.asarray(state.get("step", 0))
-        if step.shape != () or step.dtype.kind not in "iu" or int(step) < 0:
-            wrong.append(f"step {step!r} (expected a non-negative integer scalar)")
-        if missing or extra or wrong:
-            parts = [f"missing {', '.join(missing)}" if missing else "",
-                     f"unexpected {', '.join(extra)}" if extra else "",
-                     f"wrong {', '.join(wrong)}" if wrong else ""]
-            raise WeightsError(f"optimizer state does not fit this {self.config.kind} "
-                               "optimizer: " + "; ".join(p for p in parts if p))
-        self.step.assign(int(step))
+        step = check_optimizer_state(
+            state, {k: tuple(v.shape) for k, v in self.slot_vars.items()},
+            f"this {self.config.kind} optimizer")
+        self.step.assign(step)
         for k, var in self.slot_vars.items():
             var.assign(np.asarray(state[k], dtype=np.float32))
 

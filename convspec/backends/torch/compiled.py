@@ -19,7 +19,13 @@ import torch.nn.functional as F
 
 from ...errors import BackendError, WeightsError
 from ...spec import Spec
-from ...weights import check_weights, init_weights, is_trainable, weight_shapes
+from ...weights import (
+    check_optimizer_state,
+    check_weights,
+    init_weights,
+    is_trainable,
+    weight_shapes,
+)
 from .. import StepResult, check_device
 from .model import EVAL, Mode, Net
 from .optim import make_optimizer
@@ -225,20 +231,9 @@ class TorchModel:
     def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
         shapes = weight_shapes(self.spec)
         expected = {f"{s}/{n}": shapes[n] for s in self.optimizer.slots for n in self._trainable}
-        missing = sorted({"step", *expected} - set(state))
-        extra = sorted(set(state) - {"step", *expected})
-        wrong = [f"{k} {np.shape(state[k])} (expected {shape})" for k, shape in expected.items()
-                 if k in state and np.shape(state[k]) != shape]
-        step = np.asarray(state.get("step", 0))
-        if step.shape != () or not np.issubdtype(step.dtype, np.integer) or step < 0:
-            wrong.append(f"step {step!r} (expected a non-negative integer scalar)")
-        if missing or extra or wrong:
-            parts = [f"missing {', '.join(missing)}" if missing else "",
-                     f"unexpected {', '.join(extra)}" if extra else "",
-                     f"wrong {', '.join(wrong)}" if wrong else ""]
-            raise WeightsError(f"optimizer state does not fit spec {self.spec.name!r} with "
-                               f"{self.spec.train.optimizer.kind}: "
-                               + "; ".join(p for p in parts if p))
+        step = check_optimizer_state(
+            state, expected,
+            f"spec {self.spec.name!r} with {self.spec.train.optimizer.kind}")
         converted = {key: _tensor(np.ascontiguousarray(self.net.slots[key.split("/", 1)[1]]
                                                        .from_canonical(np.asarray(
                                                            state[key], dtype=np.float32))))
@@ -247,4 +242,4 @@ class TorchModel:
             for slot, tensors in self.optimizer.slots.items():
                 for name, tensor in zip(self._trainable, tensors):
                     tensor.copy_(converted[f"{slot}/{name}"])
-        self.optimizer.step = int(step)
+        self.optimizer.step = step
