@@ -14,6 +14,7 @@ from typing import Any
 
 from .backends import get_backend
 from .data import Dataset, load_dataset
+from .distributed import SINGLE, Parallel, describe, from_tf_config, from_torchrun
 from .errors import UsageError
 from .evaluate import Evaluation, evaluate
 from .runs import (
@@ -39,6 +40,7 @@ class TrainOptions:
     resume: str | None = None
     progress: bool | None = None
     plots: bool = False
+    nproc: int = 1  # tensorflow: local replicas (MirroredStrategy); torch: see the CLI
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -46,7 +48,7 @@ class TrainOptions:
 class TrainOutcome:
     run_dir: Path
     result: TrainResult
-    test: Evaluation
+    test: Evaluation | None  # None on the non-primary ranks of a parallel run
 
 
 def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
@@ -102,7 +104,41 @@ def _describe_data(data: Dataset) -> list[str]:
             f"(from {data.source})"]
 
 
-def _config(opts: TrainOptions, backend: str, data: Dataset, data_dir: Any) -> dict[str, Any]:
+def _quiet(msg: str) -> None:
+    """The log of a non-primary rank."""
+
+
+def resolve_parallel(opts: TrainOptions, backend: str) -> Parallel:
+    """The data-parallel layout of this process: torchrun's environment (torch), TF_CONFIG
+    or ``nproc`` local replicas (tensorflow), else a single process."""
+    torchrun = from_torchrun()
+    if backend == "torch":
+        if opts.nproc > 1:
+            raise UsageError(f"the torch backend trains on {opts.nproc} processes under "
+                             f"torchrun: use `convspec train ... --nproc {opts.nproc}` (which "
+                             f"starts torchrun) or `torchrun --nproc-per-node {opts.nproc} -m "
+                             f"convspec train ...`")
+        return torchrun or SINGLE
+    if torchrun is not None and torchrun.processes > 1:
+        raise UsageError(f"torchrun started this process, but the {backend} backend does not "
+                         f"train under torchrun; for tensorflow use --nproc N (N local devices, "
+                         f"MirroredStrategy) or TF_CONFIG (MultiWorkerMirroredStrategy)")
+    if backend != "tensorflow":
+        if opts.nproc > 1:
+            raise UsageError(f"--nproc is supported by the torch and tensorflow backends, "
+                             f"not {backend!r}")
+        return SINGLE
+    cluster = from_tf_config()
+    if cluster is not None:
+        return Parallel(processes=cluster.processes, rank=cluster.rank,
+                        local_devices=opts.nproc, launcher="tf_config")
+    if opts.nproc > 1:
+        return Parallel(local_devices=opts.nproc, launcher="local")
+    return SINGLE
+
+
+def _config(opts: TrainOptions, backend: str, data: Dataset, data_dir: Any,
+            parallel: Parallel) -> dict[str, Any]:
     import numpy
 
     from . import __version__
@@ -113,6 +149,9 @@ def _config(opts: TrainOptions, backend: str, data: Dataset, data_dir: Any) -> d
             "sizes": {"train": len(data.train), "validation": len(data.validation),
                       "test": len(data.test)},
             "overrides": {k: v for k, v in opts.overrides.items() if v is not None},
+            "parallel": {"processes": parallel.processes,
+                         "devices_per_process": parallel.local_devices,
+                         "launcher": parallel.launcher},
             "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "versions": {"convspec": __version__, "python": platform.python_version(),
                          "numpy": numpy.__version__}}
@@ -139,44 +178,84 @@ def _resolve(opts: TrainOptions) -> tuple[Spec, str, Path | None, Any]:
     return spec, opts.backend or "torch", None, overrides.get("data_dir")
 
 
+def training_backend(opts: TrainOptions) -> str:
+    """The canonical name of the backend a training run will use (the run's own when
+    resuming without --backend)."""
+    from .backends import canonical_name
+
+    if opts.backend is None and opts.resume:
+        return canonical_name(str(read_json(Path(opts.resume) / CONFIG_FILE)["backend"]))
+    return canonical_name(opts.backend or "torch")
+
+
 def run_training(opts: TrainOptions, log: Any = _log) -> TrainOutcome:
     """Everything ``convspec train`` does; returns the run directory and results."""
     spec, backend_name, run_dir, data_dir = _resolve(opts)
     backend = get_backend(backend_name)
+    parallel = resolve_parallel(opts, backend.name)
+    parallel.check_batch(spec.train.batch_size)
+    primary = parallel.is_primary
+    if not primary:
+        log = _quiet
     data = load_dataset(spec.train.dataset, data_dir=data_dir,
                         validation_size=spec.train.validation_size, log=log)
-    model = backend.compile(spec, device=opts.device)
+    extra = {"parallel": parallel} if parallel.enabled else {}
+    model = backend.compile(spec, device=opts.device, **extra)
+    try:
+        return _train(opts, spec, backend.name, model, data, data_dir, run_dir, parallel, log)
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+
+
+def _new_run(opts: TrainOptions, spec: Spec, backend: str, data: Dataset, data_dir: Any,
+             parallel: Parallel) -> Path:
+    """The run directory of a new run, created and described by the primary rank only."""
+    out = opts.overrides.get("out")
+    if not parallel.is_primary:
+        return Path(out) if out else Path("runs") / spec.name  # read by nobody
+    run_dir = Path(out) if out else new_run_dir(spec)
+    if out and run_dir.exists() and any(run_dir.iterdir()):
+        raise UsageError(f"--out {run_dir} exists and is not empty; choose another "
+                         f"directory (or --resume it)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_spec(run_dir, spec)
+    write_json(run_dir / CONFIG_FILE, _config(opts, backend, data, data_dir, parallel))
+    return run_dir
+
+
+def _train(opts: TrainOptions, spec: Spec, backend: str, model: Any, data: Dataset,
+           data_dir: Any, run_dir: Path | None, parallel: Parallel, log: Any) -> TrainOutcome:
+    primary = parallel.is_primary
     resuming = run_dir is not None
     if run_dir is None:
-        out = opts.overrides.get("out")
-        run_dir = Path(out) if out else new_run_dir(spec)
-        if out and run_dir.exists() and any(run_dir.iterdir()):
-            raise UsageError(f"--out {run_dir} exists and is not empty; choose another "
-                             f"directory (or --resume it)")
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_spec(run_dir, spec)
-        write_json(run_dir / CONFIG_FILE, _config(opts, backend.name, data, data_dir))
-    elif opts.overrides.get("iterations"):
+        run_dir = _new_run(opts, spec, backend, data, data_dir, parallel)
+    elif opts.overrides.get("iterations") and primary:
         write_spec(run_dir, spec)
     for line in _describe_data(data):
         log(line)
-    log(f"Training {spec.name} with {backend.name} on {model.device}; run directory {run_dir}")
+    if parallel.enabled:
+        log(describe(parallel, spec.train.batch_size))
+    log(f"Training {spec.name} with {backend} on {model.device}; run directory {run_dir}")
     trainer = Trainer(spec, model, data, run_dir=run_dir,
                       checkpoint_every=opts.overrides.get("checkpoint_every"), log=log)
     if resuming:
         trainer.resume()
     show_bar = opts.progress if opts.progress is not None else sys.stderr.isatty()
-    if show_bar and trainer.iteration < trainer.iterations:
+    if primary and show_bar and trainer.iteration < trainer.iterations:
         bar = _Bar(trainer.iterations, trainer.iteration)
         trainer.progress, trainer.log = bar, bar.log
     result = trainer.fit()
+    if not primary:
+        return TrainOutcome(run_dir, result, None)
     test = evaluate(model, data.test, spec.train.eval_batch_size)
     log(test.summary())
     save_weights(run_dir / WEIGHTS_FILE, model.get_weights(), spec,
-                 {"backend": backend.name, "iterations": str(result.iterations)})
+                 {"backend": backend, "iterations": str(result.iterations)})
     write_json(run_dir / FINAL_FILE, {
         "iterations": result.iterations, "elapsed_seconds": round(result.elapsed, 3),
-        "backend": backend.name, "dataset": data.name, "is_sample": data.is_sample,
+        "backend": backend, "dataset": data.name, "is_sample": data.is_sample,
         "val_accuracy": result.val_accuracy, "test": test.to_dict()})
     if opts.plots:
         from .plots import write_run_plots

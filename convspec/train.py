@@ -23,6 +23,7 @@ import numpy as np
 
 from .backends import CompiledModel
 from .data import Dataset, Split
+from .distributed import SINGLE
 from .errors import ConvspecError
 from .evaluate import evaluate
 from .runs import (
@@ -97,15 +98,21 @@ class TrainResult:
 @contextlib.contextmanager
 def _stop_at_step_boundary() -> Any:
     """The first Ctrl-C sets a flag checked between steps (so a checkpoint never holds a
-    half-applied update); a second one interrupts at once."""
+    half-applied update); a second one interrupts at once. Signals within a second of the
+    first count as the same press: under torchrun a worker gets the terminal's SIGINT and
+    the one torchrun forwards."""
     flag = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
+    first: list[float] = []
 
     def handler(signum: int, frame: Any) -> None:
         if flag.is_set():
-            raise KeyboardInterrupt
+            if time.monotonic() - first[0] > 1.0:
+                raise KeyboardInterrupt
+            return
+        first.append(time.monotonic())
         flag.set()
 
     previous = signal.signal(signal.SIGINT, handler)
@@ -115,29 +122,42 @@ def _stop_at_step_boundary() -> Any:
         signal.signal(signal.SIGINT, previous)
 
 
+def _quiet(msg: str) -> None:
+    """The log of a non-primary rank."""
+
+
 def _tutorial_line(iteration: int, accuracy: float) -> str:
     return f"Optimization Iteration: {iteration:>6}, Training Accuracy: {accuracy:>6.1%}"
 
 
 class Trainer:
-    """Trains a compiled model on a dataset for the spec's number of iterations."""
+    """Trains a compiled model on a dataset for the spec's number of iterations.
+
+    In a data-parallel run (a model whose ``parallel`` spans several processes) every rank
+    runs this same loop on its shard of each global batch; only the primary rank logs,
+    validates, writes metrics and checkpoints, and all ranks stop at the same step.
+    """
 
     def __init__(self, spec: Spec, model: CompiledModel, data: Dataset, *,
                  run_dir: Path | None = None, checkpoint_every: int | None = None,
                  log: Callable[[str], None] = print, progress: Any = None):
         self.spec, self.model, self.data, self.run_dir = spec, model, data, run_dir
+        self.parallel = getattr(model, "parallel", SINGLE)
+        self.primary = self.parallel.is_primary
+        self.shard = (self.parallel.shard(spec.train.batch_size)
+                      if self.parallel.processes > 1 else None)
+        self.sampler = BatchSampler(len(data.train), spec.train.batch_size, spec.train.seed)
         self.iterations = total_iterations(spec, len(data.train))
         self.checkpoint_every = checkpoint_every or spec.train.validate_every
-        self.log = log
+        self.log = log if self.primary else _quiet
         self.progress = progress  # object with update(n) / close(), e.g. a progress bar
-        self.sampler = BatchSampler(len(data.train), spec.train.batch_size, spec.train.seed)
         self.iteration = 0
         self.elapsed_before = 0.0
         self.last_good: int | None = None
         self.val_accuracy: float | None = None
-        if run_dir:
+        if run_dir and self.primary:
             run_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = MetricsLog(run_dir) if run_dir else None
+        self.metrics = MetricsLog(run_dir) if run_dir and self.primary else None
 
     # -- resume -------------------------------------------------------------------------
     def resume(self) -> None:
@@ -149,7 +169,8 @@ class Trainer:
         self.sampler.restore(ckpt.sampler)
         self.iteration, self.elapsed_before = ckpt.iteration, ckpt.elapsed
         self.last_good = ckpt.iteration
-        self.metrics = MetricsLog(self.run_dir, keep_until=ckpt.iteration)
+        if self.primary:
+            self.metrics = MetricsLog(self.run_dir, keep_until=ckpt.iteration)
         self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
 
     # -- the loop -----------------------------------------------------------------------
@@ -162,7 +183,7 @@ class Trainer:
         start = time.perf_counter()
         with _stop_at_step_boundary() as stop:
             try:
-                self._loop(stop, start)
+                stopped = self._loop(stop, start)
             except KeyboardInterrupt:  # a second Ctrl-C: the step may be half applied
                 if self.progress is not None:
                     self.progress.close()
@@ -170,7 +191,7 @@ class Trainer:
                         if self.last_good is not None else "no checkpoint was written")
                 raise Interrupted(f"interrupted during iteration {self.iteration + 1}; "
                                   f"{kept}") from None
-            if stop.is_set():
+            if stopped:
                 where = self._interrupt(self._elapsed(start))
                 raise Interrupted(f"interrupted at iteration {self.iteration}; {where}")
         elapsed = self._elapsed(start)
@@ -187,10 +208,21 @@ class Trainer:
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start
 
-    def _loop(self, stop: threading.Event, start: float) -> None:
+    def _stopping(self, stop: threading.Event) -> bool:
+        """Whether to stop before the next step; every rank of a parallel run agrees."""
+        if self.parallel.processes > 1:
+            return self.model.any_rank(stop.is_set())  # type: ignore[attr-defined]
+        return stop.is_set()
+
+    def _loop(self, stop: threading.Event, start: float) -> bool:
+        """Steps until the end or a stop request; True when stopped early."""
         train, t = self.data.train, self.spec.train
-        while self.iteration < self.iterations and not stop.is_set():
+        while self.iteration < self.iterations:
+            if self._stopping(stop):
+                return True
             idx = self.sampler.next()
+            if self.shard is not None:  # this rank's part of the global batch
+                idx = idx[self.shard]
             i = self.iteration  # 0-based, as in the tutorial's loop
             fetch = (i % t.log_every == 0 or (i + 1) % t.validate_every == 0
                      or i + 1 == self.iterations)
@@ -204,6 +236,7 @@ class Trainer:
                 self._record(i, result, self._elapsed(start))
             if self.run_dir and self.iteration % self.checkpoint_every == 0:
                 self.checkpoint(self._elapsed(start))
+        return False
 
     def _record(self, i: int, result: Any, elapsed: float) -> None:
         t = self.spec.train
@@ -212,7 +245,8 @@ class Trainer:
                   "elapsed": round(elapsed, 3)}
         if i % t.log_every == 0:
             self.log(_tutorial_line(self.iteration, result.accuracy))
-        if self.iteration % t.validate_every == 0 or self.iteration == self.iterations:
+        if self.primary and (self.iteration % t.validate_every == 0
+                             or self.iteration == self.iterations):
             self.val_accuracy = self._validate(record)
         if self.metrics:
             self.metrics.append(record)
@@ -241,8 +275,11 @@ class Trainer:
         )
 
     def checkpoint(self, elapsed: float) -> bool:
-        """Save the full training state unless the weights are no longer finite."""
+        """Save the full training state unless the weights are no longer finite (primary
+        rank only: the other ranks hold the same weights)."""
         assert self.run_dir is not None
+        if not self.primary:
+            return False
         weights = self.model.get_weights()
         if not all(np.isfinite(w).all() for w in weights.values()):
             return False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from ._util import reporting
@@ -34,17 +36,27 @@ from ._util import reporting
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: when stderr is a terminal).")
 @click.option("--plots", is_flag=True, help="Write all plots into the run directory at the end.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Data-parallel replicas. torch: N processes under torchrun "
+              "(DistributedDataParallel; gloo on CPU, NCCL on GPU). tensorflow: N local "
+              "devices under MirroredStrategy (TF_CONFIG adds hosts). The batch size stays "
+              "the global batch.")
 def command(spec_path: str | None, backend: str | None, device: str, resume: str | None,
-            progress: bool | None, plots: bool, **overrides: object) -> None:
+            progress: bool | None, plots: bool, nproc: int, **overrides: object) -> None:
     """Train SPEC's network and write a run directory.
 
     Prints the tutorial's progress lines and the test accuracy, and leaves in the run
     directory the spec as used, config, metrics (JSONL and CSV), final metrics, canonical
     weights (usable by any backend) and a checkpoint for --resume. Ctrl-C saves a checkpoint.
     """
-    from ..session import TrainOptions, run_training
+    from ..session import TrainOptions, run_training, training_backend
 
+    opts = TrainOptions(spec_path=spec_path, backend=backend, device=device, resume=resume,
+                        progress=progress, plots=plots, nproc=nproc, overrides=overrides)
     with reporting():
-        run_training(TrainOptions(spec_path=spec_path, backend=backend, device=device,
-                                  resume=resume, progress=progress, plots=plots,
-                                  overrides=overrides))
+        if nproc > 1 and training_backend(opts) == "torch":
+            from ._launch import command_args, launch_torchrun
+
+            args = ["train", *command_args(click.get_current_context(), {"nproc"})]
+            sys.exit(launch_torchrun(nproc, args))
+        run_training(opts)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from ...distributed import Parallel
     from ...spec import Spec
     from .compiled import TensorFlowModel
 
@@ -31,12 +32,16 @@ class TensorFlowBackend:
     extra = "tf"
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                device: str = "cpu", jit: bool = False) -> TensorFlowModel:
-        """Build the spec's model on ``device``; ``jit=True`` compiles its functions with XLA."""
+                device: str = "cpu", jit: bool = False,
+                parallel: Parallel | None = None) -> TensorFlowModel:
+        """Build the spec's model on ``device``; ``jit=True`` compiles its functions with XLA;
+        ``parallel`` replicates it with MirroredStrategy (local devices) or
+        MultiWorkerMirroredStrategy (a TF_CONFIG cluster)."""
         quiet_tensorflow()
         from .compiled import TensorFlowModel
 
-        return TensorFlowModel(spec, weights=weights, device=device, jit=jit)
+        return TensorFlowModel(spec, weights=weights, device=device, jit=jit,
+                               parallel=parallel)
 
     def __repr__(self) -> str:
         return "TensorFlowBackend()"

@@ -8,6 +8,8 @@ boundary only at the edges, and training loss / accuracy become Python floats on
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from ...distributed import SINGLE, Parallel
 from ...errors import BackendError, WeightsError
 from ...spec import Spec
 from ...weights import check_weights, init_weights
@@ -35,6 +38,41 @@ def resolve_device(device: str) -> tuple[str, str]:
     return "cpu", "/CPU:0"
 
 
+def local_devices(count: int, device: str) -> list[str]:
+    """``count`` devices of this process for MirroredStrategy: GPUs, or on CPU that many
+    logical CPU devices (which must be configured before TensorFlow initialises)."""
+    if device == "cuda":
+        gpus = tf.config.list_physical_devices("GPU")
+        if len(gpus) < count:
+            raise BackendError(f"{count} replicas need {count} GPUs; TensorFlow sees "
+                               f"{len(gpus)}")
+        return [f"/GPU:{i}" for i in range(count)]
+    cpus = tf.config.list_physical_devices("CPU")
+    with contextlib.suppress(RuntimeError):  # already initialised: use what exists
+        tf.config.set_logical_device_configuration(
+            cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+    logical = tf.config.list_logical_devices("CPU")
+    if len(logical) < count:
+        raise BackendError(f"TensorFlow was initialised with {len(logical)} CPU device(s) "
+                           f"before {count} replicas were asked for; train in a new process")
+    return [d.name for d in logical[:count]]
+
+
+def make_strategy(parallel: Parallel, device: str) -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy for a TF_CONFIG cluster, else MirroredStrategy."""
+    if parallel.launcher == "tf_config":
+        if device != "cuda" and parallel.local_devices > 1:
+            raise BackendError("with TF_CONFIG each CPU worker trains one replica; start more "
+                               "workers instead of --nproc")
+        collective = tf.distribute.experimental.CommunicationImplementation
+        impl = collective.NCCL if device == "cuda" else collective.RING
+        return tf.distribute.MultiWorkerMirroredStrategy(
+            communication_options=tf.distribute.experimental.CommunicationOptions(
+                implementation=impl))
+    devices = local_devices(parallel.local_devices, device)
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
 def _check_weights(spec: Spec, weights: Any) -> None:
     """WeightsError for anything but a mapping with exactly the spec's names and shapes."""
     if not isinstance(weights, Mapping):
@@ -49,13 +87,22 @@ class TensorFlowModel:
     backend = "tensorflow"
 
     def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                 device: str = "cpu", jit: bool = False):
+                 device: str = "cpu", jit: bool = False, parallel: Parallel | None = None):
         self.spec = spec
         self.device, self._tf_device = resolve_device(device)
         self.jit = jit
+        self.parallel = parallel or SINGLE
         weights = init_weights(spec) if weights is None else weights
         _check_weights(spec, weights)
-        with tf.device(self._tf_device):
+        self.strategy: tf.distribute.Strategy | None = None
+        if self.parallel.enabled:
+            if jit:
+                raise BackendError("XLA (jit) and data-parallel replicas cannot be combined")
+            self.strategy = make_strategy(self.parallel, self.device)
+            local = self.strategy.num_replicas_in_sync // self.parallel.processes
+            self.parallel = dataclasses.replace(self.parallel, local_devices=local)
+            self.parallel.check_batch(spec.train.batch_size)
+        with self.strategy.scope() if self.strategy else tf.device(self._tf_device):
             self.net = Network(spec, weights)
             self.optimizer = make_optimizer(spec.train.optimizer, self.net.trainable)
         self._params = [v for _, v in self.net.trainable]
@@ -69,7 +116,9 @@ class TensorFlowModel:
             return tf.function(functools.partial(fn), input_signature=list(signature),
                                jit_compile=jit, autograph=False)
 
-        self._train = function(self._train_step, images, labels)
+        self._train = function(self._train_step if self.strategy is None
+                               else self._replicated_train_step, images, labels)
+        self._any = function(self._any_replica, tf.TensorSpec([], tf.int32))
         self._train_concrete: Any = None  # the one trace, called directly (see train_step)
         self._logits = function(lambda x: self.net(x, training=False).logits, images)
         self._activations = function(
@@ -97,6 +146,50 @@ class TensorFlowModel:
             variable.assign(value)
         self.optimizer.apply(grads)
         return loss, acc
+
+    def _replicated_train_step(self, images: tf.Tensor,
+                               labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The train step under a strategy: each replica takes its equal, contiguous share of
+        this process's batch; gradients, loss, accuracy and moving statistics are averaged
+        over all replicas (all processes), then one update is applied to every copy."""
+        assert self.strategy is not None
+        local = self.parallel.local_devices
+        per = tf.shape(images)[0] // local
+        moving: list[tf.Variable] = []
+
+        def replica(images: tf.Tensor, labels: tf.Tensor) -> Any:
+            index = tf.distribute.get_replica_context().replica_id_in_sync_group
+            start = tf.math.floormod(index, local) * per
+            x, y = images[start:start + per], labels[start:start + per]
+            with tf.GradientTape() as tape:
+                out = self.net(x, training=True, step=self.optimizer.step,
+                               first_row=index * per)
+                loss = cross_entropy(out.logits, y)
+            grads = tape.gradient(loss, self._params,
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            moving[:] = [variable for variable, _ in out.updates]
+            return loss, accuracy(out.logits, y), grads, [value for _, value in out.updates]
+
+        loss, acc, grads, updates = self.strategy.run(replica, args=(images, labels))
+
+        def mean(value: Any) -> tf.Tensor:
+            return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, value, axis=None)
+
+        for variable, value in zip(moving, updates, strict=True):
+            variable.assign(mean(value))
+        self.optimizer.apply([mean(g) for g in grads])
+        return mean(loss), mean(acc)
+
+    def _any_replica(self, flag: tf.Tensor) -> tf.Tensor:
+        """Sum of ``flag`` over all replicas of all processes."""
+        if self.strategy is None:
+            return flag
+        per_replica = self.strategy.run(lambda: tf.identity(flag))
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every worker when ``flag`` is true on any (e.g. a Ctrl-C seen by one)."""
+        return bool(self._any(tf.constant(int(flag), tf.int32)) > 0)
 
     # --- NumPy boundary --------------------------------------------------------------------
 
@@ -157,7 +250,7 @@ class TensorFlowModel:
                    fetch: bool = False) -> StepResult | None:
         x = self._images(images)
         y = self._labels(labels, len(x))
-        with tf.device(self._tf_device):
+        with contextlib.nullcontext() if self.strategy else tf.device(self._tf_device):
             if self._train_concrete is None:  # the hot path skips tf.function's argument
                 self._train_concrete = self._train.get_concrete_function()  # dispatch
             loss, acc = self._train_concrete(tf.constant(x), tf.constant(y))
@@ -175,5 +268,6 @@ class TensorFlowModel:
         return int(self._train.experimental_get_tracing_count())
 
     def __repr__(self) -> str:
+        replicas = f", replicas={self.parallel.replicas}" if self.parallel.enabled else ""
         return (f"TensorFlowModel(spec={self.spec.name!r}, device={self.device!r}, "
-                f"jit={self.jit})")
+                f"jit={self.jit}{replicas})")

@@ -98,19 +98,21 @@ def _u32(value: tf.Tensor) -> tf.Tensor:
 
 
 def dropout_mask(shape: tf.Tensor, rate: float, seed: int, step: tf.Tensor,
-                 layer_index: int) -> tf.Tensor:
+                 layer_index: int, first_row: tf.Tensor | int = 0) -> tf.Tensor:
     """Inverted-dropout multiplier (0 or 1 / (1 - rate)) for one layer at one optimizer step.
 
     bits(i) = mix(mix(i) ^ key), key = mix(mix(layer_key ^ step_lo) ^ step_hi), where i is
     the row-major index into the whole (N, ...) input and layer_key the crc32 of
     "<seed>/<layer index>"; element i is kept when bits >> 8 >= ceil(rate * 2**24), i.e. when
-    its uniform in [0, 1) is >= rate.
+    its uniform in [0, 1) is >= rate. A replica holding rows ``first_row ...`` of the global
+    batch indexes from there, so data-parallel replicas draw the single-device masks.
     """
     layer_key = tf.constant(zlib.crc32(f"{seed}/{layer_index}".encode()), tf.uint32)
     step = tf.cast(step, tf.int64)
     key = _mix(tf.bitwise.bitwise_xor(layer_key, _u32(step)))
     key = _mix(tf.bitwise.bitwise_xor(key, _u32(tf.bitwise.right_shift(step, 32))))
-    index = tf.cast(tf.range(tf.reduce_prod(shape)), tf.uint32)
+    start = tf.cast(first_row, tf.int32) * tf.reduce_prod(shape[1:])
+    index = tf.cast(tf.range(start, start + tf.reduce_prod(shape)), tf.uint32)
     bits = tf.bitwise.right_shift(_mix(tf.bitwise.bitwise_xor(_mix(index), key)), 8)
     keep = bits >= tf.constant(math.ceil(rate * _U24), tf.uint32)
     return tf.reshape(tf.cast(keep, tf.float32) * (1.0 / (1.0 - rate)), shape)
@@ -139,11 +141,12 @@ class Network(tf.Module):
         self.trainable = [(n, v) for n, v in self.weights.items() if is_trainable(n)]
 
     def __call__(self, x: tf.Tensor, *, training: bool, step: tf.Tensor | None = None,
-                 collect: bool = False) -> Forward:
+                 collect: bool = False, first_row: tf.Tensor | int = 0) -> Forward:
+        """``first_row``: where ``x`` starts in the global batch (for dropout masks)."""
         out = Forward(x)
         for index, (layer, row) in enumerate(zip(self.spec.layers, self.table.rows,
                                                  strict=True)):
-            x = self._layer(index, layer, row, x, training, step, out)
+            x = self._layer(index, layer, row, x, training, step, out, first_row)
             if tuple(x.shape[1:]) != row.output:  # trace-time guard: the table is the truth
                 raise AssertionError(f"{row.name}: TensorFlow built {tuple(x.shape[1:])}, "
                                      f"the shape table says {row.output}")
@@ -153,7 +156,8 @@ class Network(tf.Module):
         return out
 
     def _layer(self, index: int, layer: Any, row: LayerShape, x: tf.Tensor, training: bool,
-               step: tf.Tensor | None, out: Forward) -> tf.Tensor:
+               step: tf.Tensor | None, out: Forward,
+               first_row: tf.Tensor | int = 0) -> tf.Tensor:
         w = self.weights
         kind = layer.kind
         if kind == "conv2d":
@@ -184,7 +188,8 @@ class Network(tf.Module):
                 return x
             if step is None:
                 raise ValueError("dropout in training mode needs the optimizer step")
-            return x * dropout_mask(tf.shape(x), layer.rate, self.spec.train.seed, step, index)
+            return x * dropout_mask(tf.shape(x), layer.rate, self.spec.train.seed, step, index,
+                                    first_row)
         return activation(kind, x, getattr(layer, "alpha", 0.2))
 
     @staticmethod

@@ -18,6 +18,7 @@ import numpy as np
 from .. import check_device
 
 if TYPE_CHECKING:
+    from ...distributed import Parallel
     from ...spec import Spec
     from .compiled import TorchModel
 
@@ -31,12 +32,14 @@ class TorchBackend:
     extra = "torch"
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                device: str = "cpu") -> TorchModel:
-        """Build the spec's model on ``device`` ("cpu", "cuda" or "auto")."""
+                device: str = "cpu", parallel: Parallel | None = None) -> TorchModel:
+        """Build the spec's model on ``device`` ("cpu", "cuda" or "auto"); with ``parallel``
+        (a torchrun launch), join the process group and train under DistributedDataParallel.
+        """
         check_device(device)
         from .compiled import TorchModel
 
-        return TorchModel(spec, weights=weights, device=device)
+        return TorchModel(spec, weights=weights, device=device, parallel=parallel)
 
     def __repr__(self) -> str:
         return "TorchBackend()"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...distributed import SINGLE, Parallel
 from ...errors import BackendError, WeightsError
 from ...spec import Spec
 from ...weights import (
@@ -33,23 +34,49 @@ from .optim import make_optimizer
 _DROPOUT_STREAM = zlib.crc32(b"dropout")
 
 
-def dropout_seed(seed: int, step: int) -> int:
+def dropout_seed(seed: int, step: int, rank: int = 0) -> int:
     """64-bit seed of the dropout masks for the update that takes ``step`` to ``step + 1``.
 
-    A pure function of (train seed, optimizer step), so a resumed run draws the same masks.
+    A pure function of (train seed, optimizer step[, rank]), so a resumed run draws the same
+    masks; each rank of a distributed run draws its own.
     """
-    words = np.random.SeedSequence([seed, _DROPOUT_STREAM, step]).generate_state(2, np.uint32)
+    entropy = [seed, _DROPOUT_STREAM, step] + ([rank] if rank else [])
+    words = np.random.SeedSequence(entropy).generate_state(2, np.uint32)
     return int(words[0]) | int(words[1]) << 32
 
 
-def resolve_device(device: str) -> torch.device:
+def resolve_device(device: str, local_rank: int = 0) -> torch.device:
+    """cpu, or the CUDA device of this process (``cuda:LOCAL_RANK`` under torchrun)."""
     check_device(device)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise BackendError("device 'cuda' was requested but this PyTorch build sees no CUDA "
                            f"GPU (torch {torch.__version__}); use --device cpu or auto")
+    if device == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise BackendError(f"local rank {local_rank} has no GPU of its own (this host has "
+                               f"{torch.cuda.device_count()}); start at most that many "
+                               f"processes per node")
+        return torch.device("cuda", local_rank)
     return torch.device(device)
+
+
+def _join_process_group(device: torch.device, parallel: Parallel) -> None:
+    """Join torchrun's process group (env://): NCCL between GPUs, gloo on CPU."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        raise BackendError("this PyTorch build has no torch.distributed; cannot train on "
+                           f"{parallel.processes} processes")
+    if dist.is_initialized():
+        if dist.get_world_size() != parallel.processes:
+            raise BackendError(f"a process group of {dist.get_world_size()} is already "
+                               f"running, not the {parallel.processes} expected")
+        return
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
 
 
 def _precision_knobs(device: torch.device) -> list[tuple[Any, str, Any]]:
@@ -77,10 +104,17 @@ class TorchModel:
     backend = "torch"
 
     def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                 device: str = "cpu"):
+                 device: str = "cpu", parallel: Parallel | None = None):
         self.spec = spec
-        self._device = resolve_device(device)
+        self.parallel = parallel or SINGLE
+        if self.parallel.local_devices != 1:
+            raise BackendError("the torch backend runs one device per process; start one "
+                               "process per device with torchrun (convspec train --nproc N)")
+        self._device = resolve_device(device, self.parallel.local_rank)
         self.device = self._device.type
+        if self.parallel.enabled:
+            self.parallel.check_batch(spec.train.batch_size)
+            _join_process_group(self._device, self.parallel)
         self.net = Net(spec).to(self._device)
         self._shape = (spec.input.height, spec.input.width, spec.input.channels)
         self._trainable = [n for n in self.net.slots if is_trainable(n)]
@@ -90,6 +124,19 @@ class TorchModel:
                            else None)
         self._knobs = _precision_knobs(self._device)
         self.set_weights(init_weights(spec) if weights is None else weights)
+        self.ddp: Any = None
+        if self.parallel.enabled:  # after the weights: DDP starts from rank 0's copy
+            import warnings
+
+            from torch.nn.parallel import DistributedDataParallel
+
+            # A kernel with one input channel: its gradient and DDP's bucket view differ
+            # only in the stride of a size-1 dimension (same memory order); the copy this
+            # warning is about costs a few hundred floats per step.
+            warnings.filterwarnings("ignore", message="Grad strides do not match bucket view")
+            self.ddp = DistributedDataParallel(
+                self.net, device_ids=[self._device.index] if self.device == "cuda" else None,
+                forward_sync_buffers=False, gradient_as_bucket_view=True)
 
     def __repr__(self) -> str:
         return f"TorchModel(spec={self.spec.name!r}, device={self.device!r})"
@@ -137,7 +184,8 @@ class TorchModel:
     def _train_mode(self, update_stats: bool) -> Mode:
         """Train mode whose dropout masks are those of the next optimizer step."""
         if self._generator is not None:
-            self._generator.manual_seed(dropout_seed(self.spec.train.seed, self.optimizer.step))
+            self._generator.manual_seed(dropout_seed(self.spec.train.seed, self.optimizer.step,
+                                                     self.parallel.rank))
         return Mode(training=True, update_stats=update_stats, generator=self._generator)
 
     # -- weights ----------------------------------------------------------------------------
@@ -208,16 +256,51 @@ class TorchModel:
         x = self._to_nchw(self._images(images))
         y = self._labels(labels, x.shape[0])
         with self._ieee():
-            logits = self.net(x, self._train_mode(update_stats=True))
-            loss = F.cross_entropy(logits, y)
-            grads = torch.autograd.grad(loss, self._params)
+            if self.ddp is None:
+                logits = self.net(x, self._train_mode(update_stats=True))
+                loss = F.cross_entropy(logits, y)
+                grads = torch.autograd.grad(loss, self._params)
+            else:  # DDP averages the gradients over ranks while backward runs
+                for param in self._params:
+                    param.grad = None
+                logits = self.ddp(x, self._train_mode(update_stats=True))
+                loss = F.cross_entropy(logits, y)
+                loss.backward()
+                grads = [param.grad for param in self._params]
             self.optimizer.update(self._params, grads)
         if not fetch:
             return None
         with torch.no_grad():
             accuracy = (logits.argmax(1) == y).float().mean()
-            loss_value, accuracy_value = torch.stack([loss, accuracy]).tolist()  # one sync
+            values = torch.stack([loss, accuracy])
+            if self.ddp is not None:  # the global batch's figures: shards are equal-sized
+                import torch.distributed as dist
+
+                dist.all_reduce(values)
+                values /= self.parallel.processes
+            loss_value, accuracy_value = values.tolist()  # one sync
         return StepResult(loss_value, accuracy_value)
+
+    # -- data parallel ----------------------------------------------------------------------
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any (e.g. a Ctrl-C seen by one)."""
+        if self.ddp is None:
+            return flag
+        import torch.distributed as dist
+
+        value = torch.tensor([int(flag)], device=self._device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def close(self) -> None:
+        """Leave the process group (after the last collective call)."""
+        if self.ddp is not None:
+            import torch.distributed as dist
+
+            self.ddp = None
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
     # -- optimizer state --------------------------------------------------------------------
 
