@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "Train a spec's network and write a run directory.",
     "evaluate": "Evaluate trained weights on the test set.",
     "predict": "Classify image files with trained weights.",
+    "export": "Export a trained network as ONNX, TorchScript or a SavedModel (verified).",
     "plot": "Write a run's figures (errors, confusion, filters, activations, curves) as PNGs.",
     "report": "Write a self-contained HTML report of a run.",
     "backends": "List the registered backends and whether their framework is installed.",

@@ -1,0 +1,192 @@
+"""ONNX export: the graph written op by op from the spec and the canonical weights.
+
+No framework is involved, so any backend's runs export the same way and the numerics are
+convspec's, spelled out:
+
+* the NHWC input ``images`` (batch dimension ``N``) is transposed once to NCHW;
+* every padding amount comes from the shape table (TensorFlow SAME: the larger half at the
+  bottom/right) as explicit, possibly asymmetric, ``pads``; ONNX pooling never lets a padded
+  cell win a max, and ``count_include_pad=0`` keeps padded cells out of an average;
+* conv kernels HWIO -> OIHW; dense kernels stay (inputs, units) for ``Gemm``;
+* flatten transposes back to NHWC first, so the flat order is H, W, C as in the spec;
+* batch norm uses the moving statistics (inference mode), dropout is an ``Identity``;
+* softmax is over the channel axis (1 in NCHW, the unit axis after flatten).
+
+The output is ``logits`` (N, classes). Inferred shapes are checked against the shape table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..shapes import LayerShape, infer_shapes
+from ..spec import Spec
+
+OPSET = 17
+IR_VERSION = 8  # the IR version of opset 17: loadable by every runtime that supports it
+INPUT, OUTPUT = "images", "logits"
+MAX_BYTES = 2_000_000_000  # a single protobuf file holds at most 2 GiB
+
+
+class _Graph:
+    """Nodes and initializers, appended in layer order."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray]):
+        self.weights = weights
+        self.nodes: list[Any] = []
+        self.initializers: list[Any] = []
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(
+            np.ascontiguousarray(array, dtype=np.float32), name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
+        return output
+
+    def activation(self, kind: str | None, x: str, output: str, alpha: float = 0.2) -> str:
+        if kind is None:
+            return self.op("Identity", [x], output) if x != output else x
+        if kind == "leaky_relu":
+            return self.op("LeakyRelu", [x], output, alpha=float(alpha))
+        if kind == "softmax":  # channels: axis 1 in NCHW and in (N, units)
+            return self.op("Softmax", [x], output, axis=1)
+        op = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[kind]
+        return self.op(op, [x], output)
+
+
+def tensor_name(name: str) -> str:
+    """The tensor holding a layer's output: its name, unless that is the graph's input or
+    output name (layer names never contain '/', so the renamed one cannot clash)."""
+    return f"{name}/out" if name in (INPUT, OUTPUT) else name
+
+
+def _pads(row: LayerShape) -> list[int]:
+    (top, bottom), (left, right) = row.pads
+    return [top, left, bottom, right]  # ONNX: all begins, then all ends
+
+
+def _layer(g: _Graph, layer: Any, row: LayerShape, x: str) -> str:
+    """Append one layer's nodes; returns the name of its output (the layer's name)."""
+    from . import ExportError
+
+    w, name, kind = g.weights, row.name, layer.kind
+    out = tensor_name(name)
+    if kind == "conv2d":
+        inputs = [x, g.const(f"{name}/kernel", w[f"{name}/kernel"].transpose(3, 2, 0, 1))]
+        if layer.bias:
+            inputs.append(g.const(f"{name}/bias", w[f"{name}/bias"]))
+        y = g.op("Conv", inputs, out if layer.activation is None else f"{name}/conv",
+                 kernel_shape=list(layer.kernel), strides=list(layer.stride),
+                 dilations=list(layer.dilation), pads=_pads(row))
+        return g.activation(layer.activation, y, out)
+    if kind == "maxpool":  # padded cells are ignored by ONNX MaxPool (never the max)
+        return g.op("MaxPool", [x], out, kernel_shape=list(layer.size),
+                    strides=list(layer.strides), pads=_pads(row))
+    if kind == "avgpool":
+        return g.op("AveragePool", [x], out, kernel_shape=list(layer.size),
+                    strides=list(layer.strides), pads=_pads(row), count_include_pad=0)
+    if kind == "flatten":
+        nhwc = g.op("Transpose", [x], f"{name}/nhwc", perm=[0, 2, 3, 1])
+        return g.op("Flatten", [nhwc], out, axis=1)  # H, W, C order
+    if kind == "dense":
+        inputs = [x, g.const(f"{name}/kernel", w[f"{name}/kernel"])]
+        if layer.bias:
+            inputs.append(g.const(f"{name}/bias", w[f"{name}/bias"]))
+        y = g.op("Gemm", inputs, out if layer.activation is None else f"{name}/gemm")
+        return g.activation(layer.activation, y, out)
+    if kind == "batchnorm":
+        inputs = [x] + [g.const(f"{name}/{slot}", w[f"{name}/{slot}"])
+                        for slot in ("gamma", "beta", "moving_mean", "moving_variance")]
+        return g.op("BatchNormalization", inputs, out, epsilon=float(layer.epsilon))
+    if kind == "dropout":
+        return g.op("Identity", [x], out)
+    if kind in ("relu", "tanh", "sigmoid", "leaky_relu", "softmax"):
+        return g.activation(kind, x, out, getattr(layer, "alpha", 0.2))
+    raise ExportError(f"layer {name!r}: kind {kind!r} has no ONNX export")
+
+
+def build(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
+    """The checked ``onnx.ModelProto`` of ``spec`` with canonical ``weights``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from . import ExportError
+
+    table = infer_shapes(spec)
+    g = _Graph(weights)
+    x = g.op("Transpose", [INPUT], "input/nchw", perm=[0, 3, 1, 2])
+    for layer, row in zip(spec.layers, table.rows, strict=True):
+        x = _layer(g, layer, row, x)
+    g.op("Identity", [x], OUTPUT)
+    h, w, c = table.input
+    graph = helper.make_graph(
+        g.nodes, spec.name,
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["N", h, w, c])],
+        [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["N", spec.classes])],
+        g.initializers)
+    graph.doc_string = (f"convspec spec {spec.name!r}: NHWC float32 images in, logits "
+                        f"(N, {spec.classes}) out, evaluation mode")
+    model = helper.make_model(graph, producer_name="convspec", producer_version=__version__,
+                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = IR_VERSION
+    model.doc_string = spec.description or graph.doc_string
+    helper.set_model_props(model, {
+        "convspec.spec_name": spec.name,
+        "convspec.architecture_hash": spec.architecture_hash(),
+        "convspec.version": __version__,
+        "convspec.input_layout": "NHWC",
+        "convspec.classes": str(spec.classes),
+    })
+    if model.ByteSize() >= MAX_BYTES:
+        raise ExportError(f"spec {spec.name!r} is too large for a single ONNX file "
+                          f"({model.ByteSize():,} bytes; protobuf's limit is 2 GiB)")
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise ExportError(f"the ONNX graph of spec {spec.name!r} is invalid: {exc}") from None
+    _check_shapes(inferred, table)
+    return model
+
+
+def _check_shapes(model: Any, table: Any) -> None:
+    """Every layer's inferred ONNX shape must be the table's (NCHW <-> NHWC)."""
+    from . import ExportError
+
+    found = {}
+    for info in [*model.graph.value_info, *model.graph.output]:
+        found[info.name] = tuple(d.dim_value if d.HasField("dim_value") else None
+                                 for d in info.type.tensor_type.shape.dim)
+    for row in table.rows:
+        want = row.output if len(row.output) == 1 else (row.output[2], *row.output[:2])
+        got = found.get(tensor_name(row.name))
+        if got is None or got[1:] != tuple(want):
+            raise ExportError(f"{row.name}: the ONNX graph computes shape "
+                              f"{None if got is None else got[1:]}, the shape table says "
+                              f"{want} (NCHW)")
+
+
+def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
+    import onnx
+
+    onnx.save_model(build(spec, weights), str(path))
+
+
+def run(path: Path, images: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return session.run([OUTPUT], {INPUT: images})[0]

@@ -1,0 +1,58 @@
+"""TensorFlow SavedModel export: the TensorFlow backend's network behind a serving signature.
+
+The SavedModel's ``serving_default`` signature takes ``images`` (a [None, H, W, C] float32
+tensor, NHWC) and returns ``{"logits": (N, classes)}`` in evaluation mode; the same function
+is the loaded object's ``serve`` attribute. The spec's name, architecture hash and convspec
+version are in ``assets.extra/convspec.json`` (TensorFlow Serving's place for extra files).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..spec import Spec
+from .torchscript_format import metadata
+
+SIGNATURE = "serving_default"
+
+
+def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
+    from ..backends.tensorflow import quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    from ..backends.tensorflow.model import Network
+
+    class Serving(tf.Module):
+        def __init__(self, net: Network):
+            super().__init__(name="convspec")
+            self.net = net
+            images = tf.TensorSpec([None, *net.table.input], tf.float32, name="images")
+            self.serve = tf.function(self._serve, input_signature=[images], autograph=False)
+
+        def _serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+            return {"logits": tf.identity(self.net(images, training=False).logits,
+                                          name="logits")}
+
+    with tf.device("/CPU:0"):
+        serving = Serving(Network(spec, weights))
+        tf.saved_model.save(serving, str(path), signatures={SIGNATURE: serving.serve})
+    extra = path / "assets.extra"
+    extra.mkdir(exist_ok=True)
+    (extra / "convspec.json").write_text(json.dumps(metadata(spec), sort_keys=True) + "\n",
+                                         encoding="utf-8")
+
+
+def run(path: Path, images: np.ndarray) -> np.ndarray:
+    from ..backends.tensorflow import quiet_tensorflow
+
+    quiet_tensorflow()
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    return loaded.signatures[SIGNATURE](images=tf.constant(images))["logits"].numpy()
