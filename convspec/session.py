@@ -17,6 +17,7 @@ from .data import Dataset, load_dataset
 from .distributed import SINGLE, Parallel, describe, from_tf_config, from_torchrun
 from .errors import UsageError
 from .evaluate import Evaluation, evaluate
+from .precision import check_precision
 from .runs import (
     CONFIG_FILE,
     FINAL_FILE,
@@ -41,6 +42,7 @@ class TrainOptions:
     progress: bool | None = None
     plots: bool = False
     nproc: int = 1  # tensorflow: local replicas (MirroredStrategy); torch: see the CLI
+    precision: str | None = None  # fp32 (default), bf16 or fp16; see convspec.precision
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,7 +145,8 @@ def _config(opts: TrainOptions, backend: str, data: Dataset, data_dir: Any,
 
     from . import __version__
 
-    return {"backend": backend, "device": opts.device, "dataset": data.name,
+    return {"backend": backend, "device": opts.device,
+            "precision": opts.precision or "fp32", "dataset": data.name,
             "data_dir": str(data_dir) if data_dir else None, "data_source": data.source,
             "is_sample": data.is_sample,
             "sizes": {"train": len(data.train), "validation": len(data.validation),
@@ -167,6 +170,11 @@ def _resolve(opts: TrainOptions) -> tuple[Spec, str, Path | None, Any]:
         if changed:
             raise UsageError(f"cannot change {', '.join(changed)} when resuming; only "
                              f"--iterations (to extend the run) and --data-dir")
+        recorded = config.get("precision", "fp32")
+        if opts.precision not in (None, recorded):
+            raise UsageError(f"{run_dir} trains in {recorded}; a run keeps its precision "
+                             f"(--precision {opts.precision} was given)")
+        opts.precision = recorded
         spec = load_run_spec(run_dir)
         if "iterations" in overrides:
             spec = apply_overrides(spec, {"iterations": overrides["iterations"]})
@@ -199,7 +207,9 @@ def run_training(opts: TrainOptions, log: Any = _log) -> TrainOutcome:
         log = _quiet
     data = load_dataset(spec.train.dataset, data_dir=data_dir,
                         validation_size=spec.train.validation_size, log=log)
-    extra = {"parallel": parallel} if parallel.enabled else {}
+    extra: dict[str, Any] = {"parallel": parallel} if parallel.enabled else {}
+    if opts.precision not in (None, "fp32"):
+        extra["precision"] = check_precision(opts.precision)
     model = backend.compile(spec, device=opts.device, **extra)
     try:
         return _train(opts, spec, backend.name, model, data, data_dir, run_dir, parallel, log)
@@ -237,7 +247,9 @@ def _train(opts: TrainOptions, spec: Spec, backend: str, model: Any, data: Datas
         log(line)
     if parallel.enabled:
         log(describe(parallel, spec.train.batch_size))
-    log(f"Training {spec.name} with {backend} on {model.device}; run directory {run_dir}")
+    precision = "" if opts.precision in (None, "fp32") else f" in {opts.precision}"
+    log(f"Training {spec.name} with {backend} on {model.device}{precision}; "
+        f"run directory {run_dir}")
     trainer = Trainer(spec, model, data, run_dir=run_dir,
                       checkpoint_every=opts.overrides.get("checkpoint_every"), log=log)
     if resuming:

@@ -41,8 +41,12 @@ from ._util import reporting
               "(DistributedDataParallel; gloo on CPU, NCCL on GPU). tensorflow: N local "
               "devices under MirroredStrategy (TF_CONFIG adds hosts). The batch size stays "
               "the global batch.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
+              help="Compute precision: fp32 (default; a resumed run keeps its own), or mixed "
+              "bf16 / fp16 (float32 weights and updates; fp16 with dynamic loss scaling).")
 def command(spec_path: str | None, backend: str | None, device: str, resume: str | None,
-            progress: bool | None, plots: bool, nproc: int, **overrides: object) -> None:
+            progress: bool | None, plots: bool, nproc: int, precision: str | None,
+            **overrides: object) -> None:
     """Train SPEC's network and write a run directory.
 
     Prints the tutorial's progress lines and the test accuracy, and leaves in the run
@@ -52,7 +56,8 @@ def command(spec_path: str | None, backend: str | None, device: str, resume: str
     from ..session import TrainOptions, run_training, training_backend
 
     opts = TrainOptions(spec_path=spec_path, backend=backend, device=device, resume=resume,
-                        progress=progress, plots=plots, nproc=nproc, overrides=overrides)
+                        progress=progress, plots=plots, nproc=nproc, precision=precision,
+                        overrides=overrides)
     with reporting():
         if nproc > 1 and training_backend(opts) == "torch":
             from ._launch import command_args, launch_torchrun

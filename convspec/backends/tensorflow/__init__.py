@@ -33,15 +33,16 @@ class TensorFlowBackend:
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", jit: bool = False,
-                parallel: Parallel | None = None) -> TensorFlowModel:
+                parallel: Parallel | None = None, precision: str = "fp32") -> TensorFlowModel:
         """Build the spec's model on ``device``; ``jit=True`` compiles its functions with XLA;
         ``parallel`` replicates it with MirroredStrategy (local devices) or
-        MultiWorkerMirroredStrategy (a TF_CONFIG cluster)."""
+        MultiWorkerMirroredStrategy (a TF_CONFIG cluster); ``precision`` "bf16" / "fp16"
+        computes in 16 bits (see convspec.precision)."""
         quiet_tensorflow()
         from .compiled import TensorFlowModel
 
         return TensorFlowModel(spec, weights=weights, device=device, jit=jit,
-                               parallel=parallel)
+                               parallel=parallel, precision=precision)
 
     def __repr__(self) -> str:
         return "TensorFlowBackend()"

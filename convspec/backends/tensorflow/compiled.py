@@ -19,6 +19,14 @@ import tensorflow as tf
 
 from ...distributed import SINGLE, Parallel
 from ...errors import BackendError, WeightsError
+from ...precision import (
+    GOOD_STEPS_KEY,
+    GROWTH_INTERVAL,
+    INITIAL_SCALE,
+    SCALE_KEY,
+    check_precision,
+    loss_scale_state,
+)
 from ...spec import Spec
 from ...weights import check_weights, init_weights
 from .. import StepResult, check_device
@@ -81,14 +89,34 @@ def _check_weights(spec: Spec, weights: Any) -> None:
     check_weights(spec, {name: np.asarray(value) for name, value in weights.items()})
 
 
+class LossScale(tf.Module):
+    """fp16 dynamic loss scaling with ``convspec.precision``'s rule, as graph ops."""
+
+    def __init__(self) -> None:
+        super().__init__(name="loss_scale")
+        self.scale = tf.Variable(INITIAL_SCALE, dtype=tf.float32, trainable=False)
+        self.good_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def update(self, finite: tf.Tensor) -> None:
+        good = self.good_steps + 1
+        grow = tf.logical_and(finite, good >= GROWTH_INTERVAL)
+        self.scale.assign(tf.where(finite, tf.where(grow, self.scale * 2.0, self.scale),
+                                   self.scale / 2.0))
+        self.good_steps.assign(tf.where(tf.logical_and(finite, tf.logical_not(grow)), good,
+                                        tf.zeros_like(good)))
+
+
 class TensorFlowModel:
     """A spec compiled to TensorFlow; arrays in and out are NumPy, canonical layout."""
 
     backend = "tensorflow"
 
     def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                 device: str = "cpu", jit: bool = False, parallel: Parallel | None = None):
+                 device: str = "cpu", jit: bool = False, parallel: Parallel | None = None,
+                 precision: str = "fp32"):
         self.spec = spec
+        self.precision = check_precision(precision)
+        compute = {"fp32": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}[precision]
         self.device, self._tf_device = resolve_device(device)
         self.jit = jit
         self.parallel = parallel or SINGLE
@@ -103,8 +131,9 @@ class TensorFlowModel:
             self.parallel = dataclasses.replace(self.parallel, local_devices=local)
             self.parallel.check_batch(spec.train.batch_size)
         with self.strategy.scope() if self.strategy else tf.device(self._tf_device):
-            self.net = Network(spec, weights)
+            self.net = Network(spec, weights, compute)
             self.optimizer = make_optimizer(spec.train.optimizer, self.net.trainable)
+            self.loss_scale = LossScale() if precision == "fp16" else None
         self._params = [v for _, v in self.net.trainable]
         self.input_shape = self.net.table.input
         images = tf.TensorSpec([None, *self.input_shape], tf.float32, name="images")
@@ -139,12 +168,36 @@ class TensorFlowModel:
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return loss, grads, out
 
+    def _scaled(self, loss: tf.Tensor) -> tf.Tensor:
+        return loss if self.loss_scale is None else loss * self.loss_scale.scale
+
+    def _apply(self, grads: list[tf.Tensor]) -> None:
+        """The optimizer update; under fp16, of the unscaled gradients, skipped (and the scale
+        halved) when they are not all finite."""
+        if self.loss_scale is None:
+            self.optimizer.apply(grads)
+            return
+        grads = [g / self.loss_scale.scale for g in grads]
+        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+
+        def update() -> tf.Tensor:
+            self.optimizer.apply(grads)
+            return tf.constant(True)
+
+        tf.cond(finite, update, lambda: tf.constant(False))
+        self.loss_scale.update(finite)
+
     def _train_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        loss, grads, out = self._loss_and_grads(images, labels, True)
+        with tf.GradientTape() as tape:
+            out = self.net(images, training=True, step=self.optimizer.step)
+            loss = cross_entropy(out.logits, labels)
+            scaled = self._scaled(loss)
+        grads = tape.gradient(scaled, self._params,
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
         acc = accuracy(out.logits, labels)  # of the logits before the update
         for variable, value in out.updates:
             variable.assign(value)
-        self.optimizer.apply(grads)
+        self._apply(grads)
         return loss, acc
 
     def _replicated_train_step(self, images: tf.Tensor,
@@ -165,7 +218,8 @@ class TensorFlowModel:
                 out = self.net(x, training=True, step=self.optimizer.step,
                                first_row=index * per)
                 loss = cross_entropy(out.logits, y)
-            grads = tape.gradient(loss, self._params,
+                scaled = self._scaled(loss)
+            grads = tape.gradient(scaled, self._params,
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             moving[:] = [variable for variable, _ in out.updates]
             return loss, accuracy(out.logits, y), grads, [value for _, value in out.updates]
@@ -177,7 +231,7 @@ class TensorFlowModel:
 
         for variable, value in zip(moving, updates, strict=True):
             variable.assign(mean(value))
-        self.optimizer.apply([mean(g) for g in grads])
+        self._apply([mean(g) for g in grads])
         return mean(loss), mean(acc)
 
     def _any_replica(self, flag: tf.Tensor) -> tf.Tensor:
@@ -257,10 +311,19 @@ class TensorFlowModel:
         return StepResult(float(loss), float(acc)) if fetch else None
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
-        return self.optimizer.state()
+        state = self.optimizer.state()
+        if self.loss_scale is not None:
+            state[SCALE_KEY] = np.asarray(self.loss_scale.scale.numpy(), np.float32)
+            state[GOOD_STEPS_KEY] = np.asarray(self.loss_scale.good_steps.numpy(), np.int64)
+        return state
 
     def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
-        self.optimizer.set_state(state)
+        extra = loss_scale_state(self.precision)
+        self.optimizer.set_state({k: v for k, v in state.items() if k not in extra},
+                                 extra=extra, given=state)
+        if self.loss_scale is not None:
+            self.loss_scale.scale.assign(float(state[SCALE_KEY]))
+            self.loss_scale.good_steps.assign(int(state[GOOD_STEPS_KEY]))
 
     @property
     def tracing_count(self) -> int:

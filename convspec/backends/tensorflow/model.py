@@ -131,9 +131,11 @@ class Network(tf.Module):
     """Forward pass of a spec; call it only inside a ``tf.function`` (the layer dispatch
     below runs once, at trace time)."""
 
-    def __init__(self, spec: Spec, weights: Mapping[str, np.ndarray]):
+    def __init__(self, spec: Spec, weights: Mapping[str, np.ndarray],
+                 compute_dtype: tf.DType = tf.float32):
         super().__init__(name="convspec_network")
         self.spec = spec
+        self.compute_dtype = compute_dtype  # float32 variables, cast at use (mixed precision)
         self.table = infer_shapes(spec)
         self.weights = {name: tf.Variable(np.asarray(weights[name], np.float32), name=name,
                                           trainable=is_trainable(name))
@@ -144,6 +146,7 @@ class Network(tf.Module):
                  collect: bool = False, first_row: tf.Tensor | int = 0) -> Forward:
         """``first_row``: where ``x`` starts in the global batch (for dropout masks)."""
         out = Forward(x)
+        x = tf.cast(x, self.compute_dtype)
         for index, (layer, row) in enumerate(zip(self.spec.layers, self.table.rows,
                                                  strict=True)):
             x = self._layer(index, layer, row, x, training, step, out, first_row)
@@ -151,21 +154,23 @@ class Network(tf.Module):
                 raise AssertionError(f"{row.name}: TensorFlow built {tuple(x.shape[1:])}, "
                                      f"the shape table says {row.output}")
             if collect:
-                out.activations[row.name] = x
-        out.logits = x
+                out.activations[row.name] = tf.cast(x, tf.float32)
+        out.logits = tf.cast(x, tf.float32)
         return out
 
     def _layer(self, index: int, layer: Any, row: LayerShape, x: tf.Tensor, training: bool,
                step: tf.Tensor | None, out: Forward,
                first_row: tf.Tensor | int = 0) -> tf.Tensor:
-        w = self.weights
+        def w(name: str) -> tf.Tensor:
+            return tf.cast(self.weights[f"{row.name}/{name}"], self.compute_dtype)
+
         kind = layer.kind
         if kind == "conv2d":
-            kernel = dilate(w[f"{row.name}/kernel"], layer.dilation)
+            kernel = dilate(w("kernel"), layer.dilation)
             y = tf.nn.conv2d(x, kernel, strides=[1, *layer.stride, 1],
                              padding=conv_padding(row))
             if layer.bias:
-                y = tf.nn.bias_add(y, w[f"{row.name}/bias"])
+                y = tf.nn.bias_add(y, w("bias"))
             return activation(layer.activation, y)
         if kind == "maxpool":
             padding = pool_padding(layer, row)
@@ -177,9 +182,9 @@ class Network(tf.Module):
         if kind == "flatten":
             return tf.reshape(x, [-1, row.output[0]])  # NHWC row-major: H, W, C order
         if kind == "dense":
-            y = tf.matmul(x, w[f"{row.name}/kernel"])
+            y = tf.matmul(x, w("kernel"))
             if layer.bias:
-                y = tf.nn.bias_add(y, w[f"{row.name}/bias"])
+                y = tf.nn.bias_add(y, w("bias"))
             return activation(layer.activation, y)
         if kind == "batchnorm":
             return self._batchnorm(layer, row, x, training, out)
@@ -188,8 +193,9 @@ class Network(tf.Module):
                 return x
             if step is None:
                 raise ValueError("dropout in training mode needs the optimizer step")
-            return x * dropout_mask(tf.shape(x), layer.rate, self.spec.train.seed, step, index,
-                                    first_row)
+            mask = dropout_mask(tf.shape(x), layer.rate, self.spec.train.seed, step, index,
+                                first_row)
+            return x * tf.cast(mask, x.dtype)
         return activation(kind, x, getattr(layer, "alpha", 0.2))
 
     @staticmethod
@@ -199,14 +205,16 @@ class Network(tf.Module):
             return tf.nn.avg_pool2d(x, layer.size, layer.strides, padding)
         # explicit pads: mean over zero-padded windows / fraction of real cells per window
         # (a constant of the spatial shape that Grappler / XLA fold at compile time)
-        ones = tf.pad(tf.ones([1, *row.input[:2], 1]), padding)
+        ones = tf.pad(tf.ones([1, *row.input[:2], 1], x.dtype), padding)
         real = tf.nn.avg_pool2d(ones, layer.size, layer.strides, "VALID")
         return tf.nn.avg_pool2d(tf.pad(x, padding), layer.size, layer.strides, "VALID") / real
 
     def _batchnorm(self, layer: Any, row: LayerShape, x: tf.Tensor, training: bool,
                    out: Forward) -> tf.Tensor:
         """Keras semantics: batch mean and biased variance in training (also used for the
-        moving update, applied by the caller), moving statistics in evaluation."""
+        moving update, applied by the caller), moving statistics in evaluation; float32
+        statistics whatever the compute type."""
+        dtype, x = x.dtype, tf.cast(x, tf.float32)
         w = {k: self.weights[f"{row.name}/{k}"]
              for k in ("gamma", "beta", "moving_mean", "moving_variance")}
         if training:
@@ -217,8 +225,8 @@ class Network(tf.Module):
                                 w["moving_variance"] * m + variance * (1.0 - m)))
         else:
             mean, variance = w["moving_mean"], w["moving_variance"]
-        return tf.nn.batch_normalization(x, mean, variance, w["beta"], w["gamma"],
-                                         layer.epsilon)
+        return tf.cast(tf.nn.batch_normalization(x, mean, variance, w["beta"], w["gamma"],
+                                                 layer.epsilon), dtype)
 
 
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:

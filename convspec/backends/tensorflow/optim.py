@@ -60,11 +60,15 @@ class Optimizer(tf.Module, metaclass=abc.ABCMeta):
         out.update({k: v.numpy().copy() for k, v in self.slot_vars.items()})
         return out
 
-    def set_state(self, state: Mapping[str, np.ndarray]) -> None:
+    def set_state(self, state: Mapping[str, np.ndarray], *,
+                  extra: Mapping[str, tuple[int, ...]] | None = None,
+                  given: Mapping[str, np.ndarray] | None = None) -> None:
         """Restore ``state()``'s output; exact names and shapes, else WeightsError (as for
-        weights: a checkpoint that does not fit)."""
+        weights: a checkpoint that does not fit). ``given`` is the whole state when the
+        caller keeps ``extra`` entries of its own (e.g. the fp16 loss scale)."""
         step = check_optimizer_state(
-            state, {k: tuple(v.shape) for k, v in self.slot_vars.items()},
+            state if given is None else given,
+            {k: tuple(v.shape) for k, v in self.slot_vars.items()} | dict(extra or {}),
             f"this {self.config.kind} optimizer")
         self.step.assign(step)
         for k, var in self.slot_vars.items():

@@ -32,14 +32,17 @@ class TorchBackend:
     extra = "torch"
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                device: str = "cpu", parallel: Parallel | None = None) -> TorchModel:
+                device: str = "cpu", parallel: Parallel | None = None,
+                precision: str = "fp32") -> TorchModel:
         """Build the spec's model on ``device`` ("cpu", "cuda" or "auto"); with ``parallel``
-        (a torchrun launch), join the process group and train under DistributedDataParallel.
+        (a torchrun launch), join the process group and train under DistributedDataParallel;
+        ``precision`` "bf16" / "fp16" computes under autocast (see convspec.precision).
         """
         check_device(device)
         from .compiled import TorchModel
 
-        return TorchModel(spec, weights=weights, device=device, parallel=parallel)
+        return TorchModel(spec, weights=weights, device=device, parallel=parallel,
+                          precision=precision)
 
     def __repr__(self) -> str:
         return "TorchBackend()"

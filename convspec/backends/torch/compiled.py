@@ -19,6 +19,14 @@ import torch.nn.functional as F
 
 from ...distributed import SINGLE, Parallel
 from ...errors import BackendError, WeightsError
+from ...precision import (
+    GOOD_STEPS_KEY,
+    INITIAL_SCALE,
+    SCALE_KEY,
+    check_precision,
+    loss_scale_state,
+    next_loss_scale,
+)
 from ...spec import Spec
 from ...weights import (
     check_optimizer_state,
@@ -104,8 +112,12 @@ class TorchModel:
     backend = "torch"
 
     def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
-                 device: str = "cpu", parallel: Parallel | None = None):
+                 device: str = "cpu", parallel: Parallel | None = None,
+                 precision: str = "fp32"):
         self.spec = spec
+        self.precision = check_precision(precision)
+        self._half = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        self.loss_scale, self.good_steps = INITIAL_SCALE, 0
         self.parallel = parallel or SINGLE
         if self.parallel.local_devices != 1:
             raise BackendError("the torch backend runs one device per process; start one "
@@ -181,6 +193,22 @@ class TorchModel:
         array = self.net.slots[name].to_canonical(tensor.detach().cpu().numpy())
         return np.array(array, dtype=np.float32, order="C", copy=True)  # never alias a param
 
+    @contextmanager
+    def _compute(self) -> Iterator[None]:
+        """IEEE float32, or autocast to the 16-bit type of a mixed-precision model."""
+        with self._ieee():
+            if self._half is None:
+                yield
+            else:
+                with torch.autocast(self._device.type, dtype=self._half):
+                    yield
+
+    def _forward(self, x: torch.Tensor, mode: Mode,
+                 collect: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Float32 logits (the DDP wrapper's in training, so gradients are averaged)."""
+        net = self.ddp if self.ddp is not None and mode.training else self.net
+        return net(x, mode, collect).float()
+
     def _train_mode(self, update_stats: bool) -> Mode:
         """Train mode whose dropout masks are those of the next optimizer step."""
         if self._generator is not None:
@@ -216,18 +244,19 @@ class TorchModel:
             raise BackendError(f"batch_size must be positive, got {size}")
         if not len(array):
             return np.zeros((0, self.spec.classes), dtype=np.float32)
-        with torch.inference_mode(), self._ieee():
-            out = [self.net(self._to_nchw(array[i:i + size]))
+        with torch.inference_mode(), self._compute():
+            out = [self._forward(self._to_nchw(array[i:i + size]), EVAL)
                    for i in range(0, len(array), size)]
             return torch.cat(out).cpu().numpy()
 
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's eval-mode output, NHWC or (N, units) in canonical flat order."""
         collected: dict[str, torch.Tensor] = {}
-        with torch.inference_mode(), self._ieee():
-            self.net(self._to_nchw(self._images(images)), EVAL, collected)
+        with torch.inference_mode(), self._compute():
+            self._forward(self._to_nchw(self._images(images)), EVAL, collected)
         out = {}
         for name, tensor in collected.items():
+            tensor = tensor.float()
             if tensor.dim() == 4:
                 tensor = tensor.permute(0, 2, 3, 1)
             array = tensor.cpu().numpy()
@@ -244,8 +273,9 @@ class TorchModel:
         x = self._to_nchw(self._images(images))
         y = self._labels(labels, x.shape[0])
         mode = self._train_mode(update_stats=False) if training else EVAL
+        with self._compute():
+            loss = F.cross_entropy(self.net(x, mode).float(), y)
         with self._ieee():
-            loss = F.cross_entropy(self.net(x, mode), y)
             grads = torch.autograd.grad(loss, self._params)
         canonical = {n: self._canonical(n, g) for n, g in zip(self._trainable, grads)}
         return float(loss.detach()), canonical
@@ -255,19 +285,20 @@ class TorchModel:
         """One update; loss and accuracy come from the same forward pass, pre-update."""
         x = self._to_nchw(self._images(images))
         y = self._labels(labels, x.shape[0])
+        with self._compute():
+            logits = self._forward(x, self._train_mode(update_stats=True))
+            loss = F.cross_entropy(logits, y)
+        scaled = loss * self.loss_scale if self.precision == "fp16" else loss
         with self._ieee():
             if self.ddp is None:
-                logits = self.net(x, self._train_mode(update_stats=True))
-                loss = F.cross_entropy(logits, y)
-                grads = torch.autograd.grad(loss, self._params)
+                grads = list(torch.autograd.grad(scaled, self._params))
             else:  # DDP averages the gradients over ranks while backward runs
                 for param in self._params:
                     param.grad = None
-                logits = self.ddp(x, self._train_mode(update_stats=True))
-                loss = F.cross_entropy(logits, y)
-                loss.backward()
+                scaled.backward()
                 grads = [param.grad for param in self._params]
-            self.optimizer.update(self._params, grads)
+            if self.precision != "fp16" or self._unscale(grads):
+                self.optimizer.update(self._params, grads)
         if not fetch:
             return None
         with torch.no_grad():
@@ -280,6 +311,16 @@ class TorchModel:
                 values /= self.parallel.processes
             loss_value, accuracy_value = values.tolist()  # one sync
         return StepResult(loss_value, accuracy_value)
+
+    def _unscale(self, grads: list[torch.Tensor]) -> bool:
+        """Divide fp16 gradients by the loss scale; whether they are finite (i.e. whether to
+        apply the step). Updates the scale by ``convspec.precision``'s rule."""
+        with torch.no_grad():
+            torch._foreach_mul_(grads, 1.0 / self.loss_scale)
+            finite = bool(torch.stack([g.isfinite().all() for g in grads]).all())
+        self.loss_scale, self.good_steps = next_loss_scale(self.loss_scale, self.good_steps,
+                                                           finite)
+        return finite
 
     # -- data parallel ----------------------------------------------------------------------
 
@@ -309,14 +350,17 @@ class TorchModel:
         for slot, tensors in self.optimizer.slots.items():
             for name, tensor in zip(self._trainable, tensors):
                 state[f"{slot}/{name}"] = self._canonical(name, tensor)
+        if self.precision == "fp16":
+            state[SCALE_KEY] = np.array(self.loss_scale, dtype=np.float32)
+            state[GOOD_STEPS_KEY] = np.array(self.good_steps, dtype=np.int64)
         return state
 
     def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
         shapes = weight_shapes(self.spec)
         expected = {f"{s}/{n}": shapes[n] for s in self.optimizer.slots for n in self._trainable}
         step = check_optimizer_state(
-            state, expected,
-            f"spec {self.spec.name!r} with {self.spec.train.optimizer.kind}")
+            state, expected | loss_scale_state(self.precision),
+            f"spec {self.spec.name!r} with {self.spec.train.optimizer.kind} in {self.precision}")
         converted = {key: _tensor(np.ascontiguousarray(self.net.slots[key.split("/", 1)[1]]
                                                        .from_canonical(np.asarray(
                                                            state[key], dtype=np.float32))))
@@ -326,3 +370,6 @@ class TorchModel:
                 for name, tensor in zip(self._trainable, tensors):
                     tensor.copy_(converted[f"{slot}/{name}"])
         self.optimizer.step = step
+        if self.precision == "fp16":
+            self.loss_scale = float(state[SCALE_KEY])
+            self.good_steps = int(state[GOOD_STEPS_KEY])

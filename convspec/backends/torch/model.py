@@ -153,6 +153,7 @@ class BatchNorm(nn.Module):
         self.register_buffer("moving_variance", torch.ones(channels))
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
+        x = x.float()  # statistics in float32 under mixed precision too
         shape = (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
         if mode.training:
             var, mean = torch.var_mean(x, dim=(0, 2, 3) if x.dim() == 4 else 0, correction=0,
