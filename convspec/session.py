@@ -43,6 +43,7 @@ class TrainOptions:
     plots: bool = False
     nproc: int = 1  # tensorflow: local replicas (MirroredStrategy); torch: see the CLI
     precision: str | None = None  # fp32 (default), bf16 or fp16; see convspec.precision
+    jit: bool = False  # torch.compile / XLA
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,7 +147,8 @@ def _config(opts: TrainOptions, backend: str, data: Dataset, data_dir: Any,
     from . import __version__
 
     return {"backend": backend, "device": opts.device,
-            "precision": opts.precision or "fp32", "dataset": data.name,
+            "precision": opts.precision or "fp32", "compiled": opts.jit,
+            "dataset": data.name,
             "data_dir": str(data_dir) if data_dir else None, "data_source": data.source,
             "is_sample": data.is_sample,
             "sizes": {"train": len(data.train), "validation": len(data.validation),
@@ -210,6 +212,8 @@ def run_training(opts: TrainOptions, log: Any = _log) -> TrainOutcome:
     extra: dict[str, Any] = {"parallel": parallel} if parallel.enabled else {}
     if opts.precision not in (None, "fp32"):
         extra["precision"] = check_precision(opts.precision)
+    if opts.jit:
+        extra["jit"] = True
     model = backend.compile(spec, device=opts.device, **extra)
     try:
         return _train(opts, spec, backend.name, model, data, data_dir, run_dir, parallel, log)
@@ -259,6 +263,9 @@ def _train(opts: TrainOptions, spec: Spec, backend: str, model: Any, data: Datas
         bar = _Bar(trainer.iterations, trainer.iteration)
         trainer.progress, trainer.log = bar, bar.log
     result = trainer.fit()
+    if opts.jit and result.first_step_seconds is not None:
+        log(f"Compilation: the first step took {result.first_step_seconds:.1f} s "
+            f"(included in the time above)")
     if not primary:
         return TrainOutcome(run_dir, result, None)
     test = evaluate(model, data.test, spec.train.eval_batch_size)
@@ -267,6 +274,8 @@ def _train(opts: TrainOptions, spec: Spec, backend: str, model: Any, data: Datas
                  {"backend": backend, "iterations": str(result.iterations)})
     write_json(run_dir / FINAL_FILE, {
         "iterations": result.iterations, "elapsed_seconds": round(result.elapsed, 3),
+        "first_step_seconds": (None if result.first_step_seconds is None
+                               else round(result.first_step_seconds, 3)),
         "backend": backend, "dataset": data.name, "is_sample": data.is_sample,
         "val_accuracy": result.val_accuracy, "test": test.to_dict()})
     if opts.plots:

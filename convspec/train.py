@@ -93,6 +93,7 @@ class TrainResult:
     elapsed: float
     history: list[dict[str, Any]] = field(default_factory=list)
     val_accuracy: float | None = None
+    first_step_seconds: float | None = None  # includes tracing / compilation (--compile)
 
 
 @contextlib.contextmanager
@@ -155,6 +156,7 @@ class Trainer:
         self.elapsed_before = 0.0
         self.last_good: int | None = None
         self.val_accuracy: float | None = None
+        self.first_step_seconds: float | None = None
         if run_dir and self.primary:
             run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics = MetricsLog(run_dir) if run_dir and self.primary else None
@@ -203,7 +205,8 @@ class Trainer:
         self.elapsed_before = elapsed
         self.log(f"Time usage: {timedelta(seconds=int(round(this_call)))}")
         history = self.metrics.records if self.metrics else []
-        return TrainResult(self.iteration, elapsed, history, self.val_accuracy)
+        return TrainResult(self.iteration, elapsed, history, self.val_accuracy,
+                           self.first_step_seconds)
 
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start
@@ -226,7 +229,10 @@ class Trainer:
             i = self.iteration  # 0-based, as in the tutorial's loop
             fetch = (i % t.log_every == 0 or (i + 1) % t.validate_every == 0
                      or i + 1 == self.iterations)
+            began = time.perf_counter()
             result = self.model.train_step(train.images[idx], train.labels[idx], fetch=fetch)
+            if self.first_step_seconds is None:
+                self.first_step_seconds = time.perf_counter() - began
             self.iteration += 1
             if self.progress is not None:
                 self.progress.update(1)

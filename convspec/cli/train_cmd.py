@@ -44,9 +44,13 @@ from ._util import reporting
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="Compute precision: fp32 (default; a resumed run keeps its own), or mixed "
               "bf16 / fp16 (float32 weights and updates; fp16 with dynamic loss scaling).")
+@click.option("--compile", "--jit", "jit", is_flag=True,
+              help="Compile the training step with the framework's compiler: torch.compile "
+              "(torch) or XLA (tensorflow). Opt-in: compilation costs time on the first step, "
+              "reported separately.")
 def command(spec_path: str | None, backend: str | None, device: str, resume: str | None,
             progress: bool | None, plots: bool, nproc: int, precision: str | None,
-            **overrides: object) -> None:
+            jit: bool, **overrides: object) -> None:
     """Train SPEC's network and write a run directory.
 
     Prints the tutorial's progress lines and the test accuracy, and leaves in the run
@@ -57,7 +61,7 @@ def command(spec_path: str | None, backend: str | None, device: str, resume: str
 
     opts = TrainOptions(spec_path=spec_path, backend=backend, device=device, resume=resume,
                         progress=progress, plots=plots, nproc=nproc, precision=precision,
-                        overrides=overrides)
+                        jit=jit, overrides=overrides)
     with reporting():
         if nproc > 1 and training_backend(opts) == "torch":
             from ._launch import command_args, launch_torchrun

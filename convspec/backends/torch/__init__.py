@@ -33,16 +33,17 @@ class TorchBackend:
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", parallel: Parallel | None = None,
-                precision: str = "fp32") -> TorchModel:
+                precision: str = "fp32", jit: bool = False) -> TorchModel:
         """Build the spec's model on ``device`` ("cpu", "cuda" or "auto"); with ``parallel``
         (a torchrun launch), join the process group and train under DistributedDataParallel;
-        ``precision`` "bf16" / "fp16" computes under autocast (see convspec.precision).
+        ``precision`` "bf16" / "fp16" computes under autocast (see convspec.precision);
+        ``jit=True`` trains through ``torch.compile`` (compiled on the first step).
         """
         check_device(device)
         from .compiled import TorchModel
 
         return TorchModel(spec, weights=weights, device=device, parallel=parallel,
-                          precision=precision)
+                          precision=precision, jit=jit)
 
     def __repr__(self) -> str:
         return "TorchBackend()"

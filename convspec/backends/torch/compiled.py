@@ -113,8 +113,9 @@ class TorchModel:
 
     def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                  device: str = "cpu", parallel: Parallel | None = None,
-                 precision: str = "fp32"):
+                 precision: str = "fp32", jit: bool = False):
         self.spec = spec
+        self.jit = jit
         self.precision = check_precision(precision)
         self._half = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
         self.loss_scale, self.good_steps = INITIAL_SCALE, 0
@@ -149,9 +150,13 @@ class TorchModel:
             self.ddp = DistributedDataParallel(
                 self.net, device_ids=[self._device.index] if self.device == "cuda" else None,
                 forward_sync_buffers=False, gradient_as_bucket_view=True)
+        self._train_net: Any = self.ddp if self.ddp is not None else self.net
+        if jit:  # compiled on the first training step (fixed batch shape, no recompiles)
+            self._train_net = torch.compile(self._train_net, dynamic=False)
 
     def __repr__(self) -> str:
-        return f"TorchModel(spec={self.spec.name!r}, device={self.device!r})"
+        jit = ", jit=True" if self.jit else ""
+        return f"TorchModel(spec={self.spec.name!r}, device={self.device!r}{jit})"
 
     # -- edge conversions -------------------------------------------------------------------
 
@@ -206,7 +211,7 @@ class TorchModel:
     def _forward(self, x: torch.Tensor, mode: Mode,
                  collect: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Float32 logits (the DDP wrapper's in training, so gradients are averaged)."""
-        net = self.ddp if self.ddp is not None and mode.training else self.net
+        net = self._train_net if mode.training and mode.update_stats else self.net
         return net(x, mode, collect).float()
 
     def _train_mode(self, update_stats: bool) -> Mode:

