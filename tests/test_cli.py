@@ -247,3 +247,19 @@ def test_framework_free_commands_import_no_framework():
     result = subprocess_run("-c", code)
     assert result.returncode == 0, result.stderr
     assert "242,062" in result.stdout
+
+
+def test_shapes_loads_no_framework_exporter_or_plotting():
+    """`convspec shapes` is the quick look: none of the heavy packages may load for it."""
+    heavy = ("torch", "tensorflow", "keras", "jax", "onnx", "onnxruntime", "matplotlib",
+             "numpy", "PIL", "rich")
+    code = (
+        "import sys; from convspec.cli import main; "
+        "code = main(['shapes', 'specs/mnist.yaml']); "
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r}))); "
+        "sys.exit(code)"
+    )
+    result = subprocess_run("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert "242,062" in result.stdout
+    assert result.stdout.splitlines()[-1] == "[]"
