@@ -6,8 +6,8 @@ Numeric semantics (padding, pooling, leaky ReLU slope, batch-norm momentum) are 
 TensorFlow 1 tutorial's; both backends implement them as documented here.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here or in model.py: pydantic would have to evaluate
+# every annotation string again when it builds the models, which slows down every command.
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -70,7 +70,10 @@ Activation = Literal["relu", "tanh", "sigmoid", "leaky_relu", "softmax"]
 
 
 class _Layer(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=False)
+    # Built as part of Spec's schema (model.py), not one by one at import; a layer model used on
+    # its own (``Conv2D.model_validate``) builds itself on first use.
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=False,
+                              defer_build=True)
 
     name: str | None = Field(
         None,

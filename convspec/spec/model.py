@@ -5,10 +5,7 @@ sqrt(v) *after* the bias-corrected step size, truncated normal resampled beyond 
 deviations), so a spec means the same run whichever backend trains it.
 """
 
-from __future__ import annotations
-
 import hashlib
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -17,7 +14,9 @@ from .layers import Layer
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # Every part is built once, inside Spec's schema, when this module is imported (one schema
+    # and one validator instead of one per class); a part used on its own builds itself then.
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class Input(_Strict):
@@ -68,10 +67,11 @@ BiasInit = Annotated[Constant | Zeros, Field(discriminator="kind")]
 class Init(_Strict):
     """How weights are initialised, once, in NumPy, from the training seed."""
 
-    weights: WeightInit = Field(default_factory=lambda: TruncatedNormal(kind="truncated_normal"),
-                                description="Conv and dense kernels.")
-    biases: BiasInit = Field(default_factory=lambda: Constant(kind="constant"),
-                             description="Conv and dense biases.")
+    # Defaults are plain data validated like given values, so they need no model of their own.
+    weights: WeightInit = Field(default_factory=lambda: {"kind": "truncated_normal"},
+                                validate_default=True, description="Conv and dense kernels.")
+    biases: BiasInit = Field(default_factory=lambda: {"kind": "constant"},
+                             validate_default=True, description="Conv and dense biases.")
 
 
 class Adam(_Strict):
@@ -102,7 +102,7 @@ class Train(_Strict):
     """Training setup; every field can be overridden from the CLI."""
 
     dataset: Literal["mnist", "fashion-mnist"] = Field("mnist", description="Dataset name.")
-    optimizer: Optimizer = Field(default_factory=lambda: Adam(kind="adam"),
+    optimizer: Optimizer = Field(default_factory=lambda: {"kind": "adam"}, validate_default=True,
                                  description="Optimizer and its hyper-parameters.")
     batch_size: int = Field(64, gt=0, description="Training minibatch size.")
     iterations: int | None = Field(None, gt=0, description="Optimizer steps (tutorial: 10000).")
@@ -114,7 +114,7 @@ class Train(_Strict):
     validate_every: int = Field(1000, gt=0, description="Validation accuracy every N iterations.")
 
     @model_validator(mode="after")
-    def _one_budget(self) -> Train:
+    def _one_budget(self) -> "Train":
         if self.iterations is not None and self.epochs is not None:
             raise ValueError("give either 'iterations' or 'epochs', not both")
         if self.iterations is None and self.epochs is None:
@@ -125,13 +125,17 @@ class Train(_Strict):
 class Spec(_Strict):
     """A convolutional network and how to train it."""
 
+    model_config = ConfigDict(defer_build=False)
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Spec name (used for run dirs).")
     description: str = Field("", description="Free text.")
     input: Input = Field(description="Input image shape.")
     classes: int = Field(gt=1, description="Number of classes: the last layer's output size.")
     layers: list[Layer] = Field(min_length=1, description="Layers, in order.")
-    init: Init = Field(default_factory=Init, description="Weight initialisation.")
-    train: Train = Field(default_factory=Train, description="Training setup.")
+    init: Init = Field(default_factory=dict, validate_default=True,
+                       description="Weight initialisation.")
+    train: Train = Field(default_factory=dict, validate_default=True,
+                         description="Training setup.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that validates back into an equal spec (names resolved)."""
@@ -144,6 +148,8 @@ class Spec(_Strict):
 
     def architecture_hash(self) -> str:
         """Stable short hash of the architecture; stored with every weights file."""
+        import json  # not at the top: the CLI's spec-only commands never need it
+
         blob = json.dumps(self.architecture(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
