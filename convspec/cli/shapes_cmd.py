@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -34,6 +33,8 @@ def command(spec_path: str, as_json: bool) -> None:
                 click.echo(format_table(ShapeTable(input=_input(spec), rows=rows), totals=False))
             raise
         if as_json:
+            import json
+
             click.echo(json.dumps({"name": spec.name, **table.to_dict()}, indent=2))
             return
         click.echo(f"{spec.name}: input {'x'.join(map(str, table.input))}, "

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from ..errors import ErrorItem, SpecError
 from ..shapes import ShapeError, ShapeTable, infer_shapes
 from .checks import run_checks
-from .messages import describe
 from .model import Spec
 from .yaml_marks import Loc, Marks, YamlProblem, parse_yaml
 
@@ -65,6 +64,8 @@ class Locator:
 
 
 def _pydantic_items(exc: ValidationError, locator: Locator) -> list[ErrorItem]:
+    from .messages import describe  # only a spec with errors needs it (and difflib)
+
     items = []
     for error in exc.errors(include_url=False):
         key = error["type"] == "extra_forbidden"
