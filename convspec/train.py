@@ -297,6 +297,8 @@ class Trainer:
     def _interrupt(self, elapsed: float) -> str:
         if self.progress is not None:
             self.progress.close()
+        if not self.primary:
+            return f"rank {self.parallel.rank} stopped with rank 0, which saves the checkpoint"
         if not self.run_dir:
             return "nothing was saved (no run directory)"
         if self.checkpoint(elapsed):
