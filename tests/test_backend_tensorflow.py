@@ -142,8 +142,8 @@ def numpy_update(kind: str, cfg, w, g, slots, t: int):
         step = g + cfg.momentum * slots["accum"] if cfg.nesterov else slots["accum"]
         return w - cfg.learning_rate * step
     lr_t = cfg.learning_rate * np.sqrt(1 - cfg.beta2 ** t) / (1 - cfg.beta1 ** t)
-    slots["m"] = cfg.beta1 * slots["m"] + (1 - cfg.beta1) * g
-    slots["v"] = cfg.beta2 * slots["v"] + (1 - cfg.beta2) * g * g
+    slots["m"] = slots["m"] + (g - slots["m"]) * (1 - cfg.beta1)
+    slots["v"] = slots["v"] + (g * g - slots["v"]) * (1 - cfg.beta2)
     return w - lr_t * slots["m"] / (np.sqrt(slots["v"]) + cfg.epsilon)
 
 

@@ -356,8 +356,8 @@ def _numpy_step(opt: dict, t: int, w: dict, g: dict, slots: dict) -> None:
         else:
             b1, b2 = opt["beta1"], opt["beta2"]
             lr_t = opt["learning_rate"] * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-            m = slots["m"][name] = b1 * slots["m"][name] + (1 - b1) * grad
-            v = slots["v"][name] = b2 * slots["v"][name] + (1 - b2) * grad ** 2
+            m = slots["m"][name] = slots["m"][name] + (grad - slots["m"][name]) * (1 - b1)
+            v = slots["v"][name] = slots["v"][name] + (grad ** 2 - slots["v"][name]) * (1 - b2)
             w[name] -= lr_t * m / (np.sqrt(v) + opt["epsilon"])
 
 

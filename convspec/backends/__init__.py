@@ -8,7 +8,8 @@ in and out, and convspec's own numerics, whatever the framework's defaults are:
   bottom/right); padded cells never win a max and never count in an average;
 * loss: mean softmax cross-entropy of the logits; accuracy: mean of argmax == label;
 * Adam (TensorFlow 1): t += 1; lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t);
-  m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr_t * m / (sqrt(v) + eps);
+  m += (g - m) (1 - b1); v += (g^2 - v) (1 - b2); w -= lr_t * m / (sqrt(v) + eps)
+  (the moment updates in the form of TF1's ApplyAdam kernel, i.e. linear interpolation);
 * SGD: w -= lr g.  Momentum (TF1): a = mu a + g; w -= lr a  (Nesterov: w -= lr (g + mu a));
 * batch norm (Keras): train mode normalises with the batch mean and biased variance and
   updates moving = momentum * moving + (1 - momentum) * batch; eval mode uses the moving stats;
@@ -108,7 +109,14 @@ class Backend(Protocol):
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu") -> CompiledModel:
-        """Build the spec's model; initial weights from ``weights`` or the spec's init."""
+        """Build the spec's model; initial weights from ``weights`` or the spec's init.
+
+        Optional keywords, passed only when a run asks for them (a backend without them
+        simply cannot be asked): ``parallel`` (a ``convspec.distributed.Parallel``; the model
+        then has a ``parallel`` attribute, averages gradients over replicas and offers
+        ``any_rank(flag)`` and ``close()``), ``precision`` ("bf16" / "fp16", see
+        ``convspec.precision``) and ``jit`` (compile the training step).
+        """
         ...
 
 

@@ -98,7 +98,8 @@ class Momentum(Optimizer):
 
 class Adam(Optimizer):
     """TF1 Adam (epsilon-hat form): t = step + 1; lr_t = lr sqrt(1 - b2^t) / (1 - b1^t);
-    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr_t m / (sqrt(v) + eps)."""
+    m += (g - m) (1 - b1); v += (g^2 - v) (1 - b2) (TF1 ApplyAdam's form);
+    w -= lr_t m / (sqrt(v) + eps)."""
 
     slots = ("m", "v")
 
@@ -113,8 +114,8 @@ class Adam(Optimizer):
         c = self.config
         m = self.slot_vars[f"m/{name}"]
         v = self.slot_vars[f"v/{name}"]
-        m_t = m.assign(c.beta1 * m + (1.0 - c.beta1) * grad)
-        v_t = v.assign(c.beta2 * v + (1.0 - c.beta2) * tf.square(grad))
+        m_t = m.assign_add((grad - m) * (1.0 - c.beta1))
+        v_t = v.assign_add((tf.square(grad) - v) * (1.0 - c.beta2))
         var.assign_sub(lr * m_t / (tf.sqrt(v_t) + c.epsilon))
 
 

@@ -66,7 +66,9 @@ class Momentum(Optimizer):
 
 
 class Adam(Optimizer):
-    """TF1: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); w -= lr_t m / (sqrt(v) + eps)."""
+    """TF1: lr_t = lr sqrt(1 - b2^t) / (1 - b1^t); m += (g - m) (1 - b1);
+    v += (g^2 - v) (1 - b2); w -= lr_t m / (sqrt(v) + eps). ``lerp`` with a weight below
+    0.5 computes exactly ``m + w (g - m)``, the form of TF1's ApplyAdam kernel."""
 
     slot_names = ("m", "v")
 
@@ -75,10 +77,8 @@ class Adam(Optimizer):
         b1, b2, t = c.beta1, c.beta2, self.step
         lr_t = c.learning_rate * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
         m, v = self.slots["m"], self.slots["v"]
-        torch._foreach_mul_(m, b1)
-        torch._foreach_add_(m, grads, alpha=1.0 - b1)
-        torch._foreach_mul_(v, b2)
-        torch._foreach_addcmul_(v, grads, grads, value=1.0 - b2)
+        torch._foreach_lerp_(m, grads, 1.0 - b1)
+        torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), 1.0 - b2)
         denom = torch._foreach_sqrt(v)
         torch._foreach_add_(denom, c.epsilon)
         torch._foreach_addcdiv_(params, m, denom, value=-lr_t)
