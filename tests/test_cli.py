@@ -263,3 +263,20 @@ def test_shapes_loads_no_framework_exporter_or_plotting():
     assert result.returncode == 0, result.stderr
     assert "242,062" in result.stdout
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_gc_freeze_only_when_convspec_owns_the_process(capsys):
+    import gc
+
+    frozen = gc.get_freeze_count()
+    code, out, _ = run(capsys, "shapes", MNIST)  # a caller's process: leave its GC alone
+    assert code == 0 and "242,062" in out
+    assert gc.get_freeze_count() == frozen and gc.isenabled()
+    code = (
+        "import gc, sys; sys.argv = ['convspec', 'shapes', 'specs/mnist.yaml']; "
+        "from convspec.cli import main; code = main(); "
+        "print(gc.get_freeze_count() > 0, gc.isenabled()); sys.exit(code)"
+    )
+    result = subprocess_run("-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "True True"

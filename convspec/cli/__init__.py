@@ -49,6 +49,10 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
+    if argv is None:  # run as the program, so the process is ours (see _util.loading)
+        from . import _util
+
+        _util.OWN_PROCESS = True
     try:
         cli.main(args=argv, prog_name="convspec", standalone_mode=False)
     except click.exceptions.Abort:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ._util import loading
+
 
 @click.command("schema")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to a file instead.")
@@ -13,7 +15,8 @@ def command(out: str | None) -> None:
     For completion and checking in editors with the YAML language server, save it and put
     ``# yaml-language-server: $schema=path/to/schema.json`` on the first line of a spec.
     """
-    from ..spec.schema import schema_json
+    with loading():
+        from ..spec.schema import schema_json
 
     text = schema_json()
     if out:

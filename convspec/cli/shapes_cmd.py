@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._util import reporting
+from ._util import loading, reporting
 
 
 @click.command("shapes")
@@ -18,9 +18,10 @@ def command(spec_path: str, as_json: bool) -> None:
     Runs without PyTorch or TensorFlow. On a spec whose shapes do not work out it prints the
     rows up to the failing layer, then the located error.
     """
-    from ..errors import SpecError
-    from ..shapes import ShapeTable, format_table
-    from ..spec.load import parse_spec_text, read_spec_text, shapes, validate_spec
+    with loading():
+        from ..errors import SpecError
+        from ..shapes import ShapeTable, format_table
+        from ..spec.load import parse_spec_text, read_spec_text, shapes, validate_spec
 
     with reporting():
         data, locator = parse_spec_text(read_spec_text(spec_path), spec_path)

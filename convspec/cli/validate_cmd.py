@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from ._util import loading
+
 
 @click.command("validate")
 @click.argument("spec_paths", metavar="SPEC...", nargs=-1, required=True,
@@ -15,8 +17,9 @@ def command(spec_paths: tuple[str, ...]) -> None:
 
     Exits 0 when all are valid, 1 otherwise.
     """
-    from ..errors import SpecError
-    from ..spec import load_spec
+    with loading():
+        from ..errors import SpecError
+        from ..spec import load_spec
 
     failed = 0
     for path in spec_paths:
