@@ -5,6 +5,8 @@
     python benchmarks/bench.py cli       # cold `convspec shapes` wall time
     python benchmarks/bench.py data      # minibatch sampling vs training throughput
     python benchmarks/bench.py sweep     # steps/s against batch size
+    python benchmarks/bench.py fastpaths # opt-in torch.compile / XLA / channels_last vs default
+    python benchmarks/bench.py nproc     # 300 training iterations on 1 and 2 processes/replicas
     python benchmarks/bench.py all
 
 Timings are interleaved (compiled, hand-written, compiled, ...) and reported as medians over
@@ -57,10 +59,10 @@ def _train_call(model, batch: int) -> Callable[[], object]:
     return lambda: model.train_step(x, y)
 
 
-def _compiled(backend: str):
+def _compiled(backend: str, **options: object):
     import convspec
 
-    return convspec.compile(convspec.load_spec(SPEC), backend=backend)
+    return convspec.compile(convspec.load_spec(SPEC), backend=backend, **options)
 
 
 def _torch_pair(batch: int):
@@ -195,14 +197,65 @@ def sweep(args: argparse.Namespace) -> None:
             print(f"| {backend} | {batch} | {1 / sec:.1f} | {batch / sec:,.0f} |", flush=True)
 
 
+def fastpaths(args: argparse.Namespace) -> None:
+    """The opt-in paths against the default one, interleaved; compilation timed apart."""
+    from convspec.backends import is_available
+
+    print("| backend | variant | batch | ms/step | vs default | first step (compile) |\n"
+          "|---|---|---|---|---|---|")
+    for backend in ("torch", "tensorflow"):
+        if not is_available(backend):
+            continue
+        for batch in (64, 256):
+            variants = {"default": _compiled(backend), "jit": _compiled(backend, jit=True)}
+            if backend == "torch":
+                import torch
+
+                variants["channels_last"] = _compiled(backend)
+                variants["channels_last"].net.to(memory_format=torch.channels_last)
+            first = {}
+            for name, model in variants.items():
+                call = _train_call(model, batch)
+                first[name] = _time(call, 1)
+            r = _interleaved({k: _train_call(m, batch) for k, m in variants.items()},
+                             args.steps, args.rounds)
+            for name in variants:
+                print(f"| {backend} | {name} | {batch} | {r[name] * 1e3:.2f} | "
+                      f"{r[name] / r['default']:.3f} | {first[name]:.1f} s |", flush=True)
+
+
+def nproc(args: argparse.Namespace) -> None:
+    """Wall time of 300 training iterations with --nproc 1 and 2 (offline MNIST sample)."""
+    import json
+    import tempfile
+
+    from convspec.backends import available_backends
+
+    print("| backend | --nproc | training seconds (final.json) | test accuracy |\n"
+          "|---|---|---|---|")
+    for backend in available_backends():
+        for n in (1, 2):
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "run"
+                subprocess.run([sys.executable, "-m", "convspec", "train", str(SPEC),
+                                "--backend", backend, "--nproc", str(n), "--iterations", "300",
+                                "--out", str(out), "--no-progress"], check=True,
+                               capture_output=True, cwd=ROOT)
+                final = json.loads((out / "final.json").read_text())
+            print(f"| {backend} | {n} | {final['elapsed_seconds']:.1f} | "
+                  f"{final['test']['accuracy']:.1%} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["compare", "peak", "cli", "data", "sweep", "all"])
+    parser.add_argument("what", choices=["compare", "peak", "cli", "data", "sweep", "fastpaths",
+                                         "nproc", "all"])
     parser.add_argument("--steps", type=int, default=20, help="calls per timed round")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     args = parser.parse_args()
-    for name in (["compare", "peak", "cli", "data", "sweep"] if args.what == "all"
+    for name in (["compare", "peak", "cli", "data", "sweep", "fastpaths", "nproc"]
+                 if args.what == "all"
                  else [args.what]):
         print(f"\n## {name}", flush=True)
         globals()[name](args)
