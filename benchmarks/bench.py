@@ -7,6 +7,7 @@
     python benchmarks/bench.py sweep     # steps/s against batch size
     python benchmarks/bench.py fastpaths # opt-in torch.compile / XLA / channels_last vs default
     python benchmarks/bench.py nproc     # 300 training iterations on 1 and 2 processes/replicas
+    python benchmarks/bench.py precision # fp32 vs mixed bf16 / fp16 training steps
     python benchmarks/bench.py all
 
 Timings are interleaved (compiled, hand-written, compiled, ...) and reported as medians over
@@ -224,6 +225,20 @@ def fastpaths(args: argparse.Namespace) -> None:
                       f"{r[name] / r['default']:.3f} | {first[name]:.1f} s |", flush=True)
 
 
+def precision(args: argparse.Namespace) -> None:
+    """Training step time in fp32, bf16 and fp16 (mixed precision), interleaved."""
+    from convspec.backends import available_backends
+
+    print("| backend | precision | batch 64 ms/step | vs fp32 |\n|---|---|---|---|")
+    for backend in available_backends():
+        calls = {p: _train_call(_compiled(backend, precision=p), 64)
+                 for p in ("fp32", "bf16", "fp16")}
+        r = _interleaved(calls, args.steps, args.rounds)
+        for name in calls:
+            print(f"| {backend} | {name} | {r[name] * 1e3:.2f} | {r[name] / r['fp32']:.2f} |",
+                  flush=True)
+
+
 def nproc(args: argparse.Namespace) -> None:
     """Wall time of 300 training iterations with --nproc 1 and 2 (offline MNIST sample)."""
     import json
@@ -249,12 +264,12 @@ def nproc(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["compare", "peak", "cli", "data", "sweep", "fastpaths",
-                                         "nproc", "all"])
+                                         "nproc", "precision", "all"])
     parser.add_argument("--steps", type=int, default=20, help="calls per timed round")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds (median)")
     parser.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data" / "mnist"))
     args = parser.parse_args()
-    for name in (["compare", "peak", "cli", "data", "sweep", "fastpaths", "nproc"]
+    for name in (["compare", "peak", "cli", "data", "sweep", "fastpaths", "nproc", "precision"]
                  if args.what == "all"
                  else [args.what]):
         print(f"\n## {name}", flush=True)
