@@ -29,7 +29,7 @@ from .runs import (
     write_spec,
 )
 from .spec import Spec, load_spec, validate_spec
-from .train import Trainer, TrainResult
+from .train import Trainer, TrainResult, quiet
 from .weights import save_weights
 
 
@@ -105,10 +105,6 @@ def _describe_data(data: Dataset) -> list[str]:
     return ["Size of:", f"- Training-set:\t\t{len(data.train)}",
             f"- Validation-set:\t{len(data.validation)}", f"- Test-set:\t\t{len(data.test)}",
             f"(from {data.source})"]
-
-
-def _quiet(msg: str) -> None:
-    """The log of a non-primary rank."""
 
 
 def resolve_parallel(opts: TrainOptions, backend: str) -> Parallel:
@@ -206,7 +202,7 @@ def run_training(opts: TrainOptions, log: Any = _log) -> TrainOutcome:
     parallel.check_batch(spec.train.batch_size)
     primary = parallel.is_primary
     if not primary:
-        log = _quiet
+        log = quiet
     data = load_dataset(spec.train.dataset, data_dir=data_dir,
                         validation_size=spec.train.validation_size, log=log)
     extra: dict[str, Any] = {"parallel": parallel} if parallel.enabled else {}

@@ -123,8 +123,8 @@ def _stop_at_step_boundary() -> Any:
         signal.signal(signal.SIGINT, previous)
 
 
-def _quiet(msg: str) -> None:
-    """The log of a non-primary rank."""
+def quiet(msg: str) -> None:
+    """The log of a non-primary rank: nothing."""
 
 
 def _tutorial_line(iteration: int, accuracy: float) -> str:
@@ -150,7 +150,7 @@ class Trainer:
         self.sampler = BatchSampler(len(data.train), spec.train.batch_size, spec.train.seed)
         self.iterations = total_iterations(spec, len(data.train))
         self.checkpoint_every = checkpoint_every or spec.train.validate_every
-        self.log = log if self.primary else _quiet
+        self.log = log if self.primary else quiet
         self.progress = progress  # object with update(n) / close(), e.g. a progress bar
         self.iteration = 0
         self.elapsed_before = 0.0

@@ -159,17 +159,19 @@ class TensorFlowModel:
 
     # --- traced bodies -------------------------------------------------------------------
 
-    def _loss_and_grads(self, images: tf.Tensor, labels: tf.Tensor,
-                        training: bool) -> tuple[tf.Tensor, list[tf.Tensor], Any]:
+    def _loss_and_grads(self, images: tf.Tensor, labels: tf.Tensor, training: bool, *,
+                        scaled: bool = False, first_row: tf.Tensor | int = 0
+                        ) -> tuple[tf.Tensor, list[tf.Tensor], Any]:
+        """Loss, gradients and the forward pass; ``scaled``: the gradients are those of the
+        fp16 loss scale times the loss (``_apply`` divides them back)."""
         with tf.GradientTape() as tape:
-            out = self.net(images, training=training, step=self.optimizer.step)
+            out = self.net(images, training=training, step=self.optimizer.step,
+                           first_row=first_row)
             loss = cross_entropy(out.logits, labels)
-        grads = tape.gradient(loss, self._params,
+            target = loss * self.loss_scale.scale if scaled and self.loss_scale else loss
+        grads = tape.gradient(target, self._params,
                               unconnected_gradients=tf.UnconnectedGradients.ZERO)
         return loss, grads, out
-
-    def _scaled(self, loss: tf.Tensor) -> tf.Tensor:
-        return loss if self.loss_scale is None else loss * self.loss_scale.scale
 
     def _apply(self, grads: list[tf.Tensor]) -> None:
         """The optimizer update; under fp16, of the unscaled gradients, skipped (and the scale
@@ -188,12 +190,7 @@ class TensorFlowModel:
         self.loss_scale.update(finite)
 
     def _train_step(self, images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            out = self.net(images, training=True, step=self.optimizer.step)
-            loss = cross_entropy(out.logits, labels)
-            scaled = self._scaled(loss)
-        grads = tape.gradient(scaled, self._params,
-                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        loss, grads, out = self._loss_and_grads(images, labels, True, scaled=True)
         acc = accuracy(out.logits, labels)  # of the logits before the update
         for variable, value in out.updates:
             variable.assign(value)
@@ -214,13 +211,8 @@ class TensorFlowModel:
             index = tf.distribute.get_replica_context().replica_id_in_sync_group
             start = tf.math.floormod(index, local) * per
             x, y = images[start:start + per], labels[start:start + per]
-            with tf.GradientTape() as tape:
-                out = self.net(x, training=True, step=self.optimizer.step,
-                               first_row=index * per)
-                loss = cross_entropy(out.logits, y)
-                scaled = self._scaled(loss)
-            grads = tape.gradient(scaled, self._params,
-                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            loss, grads, out = self._loss_and_grads(x, y, True, scaled=True,
+                                                    first_row=index * per)
             moving[:] = [variable for variable, _ in out.updates]
             return loss, accuracy(out.logits, y), grads, [value for _, value in out.updates]
 
@@ -318,9 +310,7 @@ class TensorFlowModel:
         return state
 
     def set_optimizer_state(self, state: Mapping[str, np.ndarray]) -> None:
-        extra = loss_scale_state(self.precision)
-        self.optimizer.set_state({k: v for k, v in state.items() if k not in extra},
-                                 extra=extra, given=state)
+        self.optimizer.set_state(state, extra=loss_scale_state(self.precision))
         if self.loss_scale is not None:
             self.loss_scale.scale.assign(float(state[SCALE_KEY]))
             self.loss_scale.good_steps.assign(int(state[GOOD_STEPS_KEY]))

@@ -61,14 +61,12 @@ class Optimizer(tf.Module, metaclass=abc.ABCMeta):
         return out
 
     def set_state(self, state: Mapping[str, np.ndarray], *,
-                  extra: Mapping[str, tuple[int, ...]] | None = None,
-                  given: Mapping[str, np.ndarray] | None = None) -> None:
+                  extra: Mapping[str, tuple[int, ...]] | None = None) -> None:
         """Restore ``state()``'s output; exact names and shapes, else WeightsError (as for
-        weights: a checkpoint that does not fit). ``given`` is the whole state when the
-        caller keeps ``extra`` entries of its own (e.g. the fp16 loss scale)."""
+        weights: a checkpoint that does not fit). ``extra``: entries the caller restores
+        itself (the fp16 loss scale), checked here with the rest."""
         step = check_optimizer_state(
-            state if given is None else given,
-            {k: tuple(v.shape) for k, v in self.slot_vars.items()} | dict(extra or {}),
+            state, {k: tuple(v.shape) for k, v in self.slot_vars.items()} | dict(extra or {}),
             f"this {self.config.kind} optimizer")
         self.step.assign(step)
         for k, var in self.slot_vars.items():
