@@ -19,10 +19,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_spec": "convspec.spec",
-    "loads_spec": "convspec.spec",
-    "validate_spec": "convspec.spec",
-    "Spec": "convspec.spec",
+    "load_spec": "convspec.specification",
+    "loads_spec": "convspec.specification",
+    "validate_spec": "convspec.specification",
+    "Spec": "convspec.specification",
     "infer_shapes": "convspec.shapes",
     "get_backend": "convspec.backends",
     "list_backends": "convspec.backends",
@@ -42,7 +42,7 @@ def compile(spec: Any, backend: str = "torch", *, weights: Any = None, device: s
             **options: Any) -> Any:
     """Compile a spec (or a path to one) with the named backend."""
     from .backends import get_backend
-    from .spec import Spec, load_spec
+    from .specification import Spec, load_spec
 
     if not isinstance(spec, Spec):
         spec = load_spec(spec)

@@ -12,7 +12,7 @@ import numpy as np
 from .backends import available_backends, get_backend
 from .backends.reference import ReferenceModel
 from .shapes import format_shape, infer_shapes
-from .spec import Spec
+from .specification import Spec
 from .weights import init_weights
 
 

@@ -21,7 +21,7 @@ from .evaluate import Evaluation, evaluate
 from .plots import KINDS, write_run_plots
 from .runs import CONFIG_FILE, FINAL_FILE, SPEC_FILE, load_run_spec, read_json, resolve_weights
 from .shapes import format_table, infer_shapes
-from .spec import Spec
+from .specification import Spec
 
 REPORT_FILE = "report.html"
 

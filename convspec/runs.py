@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from .errors import WeightsError
-from .spec import Spec, load_spec
+from .specification import Spec, load_spec
 from .weights import check_weights, load_weights, read_weights
 
 SPEC_FILE = "spec.yaml"

@@ -28,7 +28,7 @@ from .runs import (
     write_json,
     write_spec,
 )
-from .spec import Spec, load_spec, validate_spec
+from .specification import Spec, load_spec, validate_spec
 from .train import Trainer, TrainResult, quiet
 from .weights import save_weights
 

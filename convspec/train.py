@@ -32,7 +32,7 @@ from .runs import (
     load_checkpoint,
     save_checkpoint,
 )
-from .spec import Spec
+from .specification import Spec
 
 
 class TrainingDiverged(ConvspecError):

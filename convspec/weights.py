@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import WeightsError
 from .shapes import infer_shapes
-from .spec import Spec
+from .specification import Spec
 
 FORMAT = "convspec-weights/1"
 TRAINABLE = ("kernel", "bias", "gamma", "beta")

@@ -15,7 +15,7 @@ from conftest import SPECS, require_backend
 from convspec.backends import get_backend, is_available
 from convspec.backends.reference import ReferenceModel
 from convspec.errors import BackendError, WeightsError
-from convspec.spec import load_spec, loads_spec
+from convspec.specification import load_spec, loads_spec
 from convspec.weights import init_weights, is_trainable
 
 AWKWARD = """

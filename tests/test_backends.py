@@ -15,7 +15,7 @@ from convspec import backends
 from convspec.backends import canonical_name, get_backend, is_available, list_backends
 from convspec.backends.reference import ReferenceModel
 from convspec.errors import BackendError
-from convspec.spec import LAYER_KINDS, loads_spec
+from convspec.specification import LAYER_KINDS, loads_spec
 from convspec.weights import init_weights
 
 

@@ -202,7 +202,7 @@ def test_schema_is_the_committed_schema(capsys):
 
 
 def test_schema_lists_every_layer_kind(capsys):
-    from convspec.spec import LAYER_KINDS
+    from convspec.specification import LAYER_KINDS
 
     _, out, _ = run(capsys, "schema")
     text = json.dumps(json.loads(out)["$defs"])

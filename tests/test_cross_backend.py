@@ -9,7 +9,7 @@ import yaml
 from conftest import SPECS
 
 from convspec.backends import get_backend, is_available
-from convspec.spec import validate_spec
+from convspec.specification import validate_spec
 from convspec.weights import init_weights, load_weights, save_weights
 
 # Awkward geometry the two frameworks disagree on by default: odd sizes with SAME pooling

@@ -205,7 +205,7 @@ def test_only_rank_zero_logs_and_writes(torch_runs):
     assert "global batch 64 = 2 x 32 per replica" in log
     assert len(_metrics(torch_runs["ddp"])) == len(_metrics(torch_runs["single"]))
     from convspec.runs import load_checkpoint
-    from convspec.spec import load_spec
+    from convspec.specification import load_spec
 
     ckpt = load_checkpoint(torch_runs["ddp"], load_spec(torch_runs["ddp"] / "spec.yaml"))
     assert ckpt.iteration == ITERATIONS
@@ -257,7 +257,7 @@ REPLICA_SCRIPT = """
 import sys, numpy as np
 from convspec.backends import get_backend
 from convspec.distributed import Parallel
-from convspec.spec import loads_spec
+from convspec.specification import loads_spec
 spec = loads_spec(sys.stdin.read())
 rng = np.random.default_rng(1)
 x = rng.random((8 * 6, 6, 6, 1), dtype=np.float32)

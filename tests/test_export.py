@@ -28,7 +28,7 @@ from convspec.export import (
     run_export,
     verify_export,
 )
-from convspec.spec import LAYER_KINDS, load_spec, loads_spec
+from convspec.specification import LAYER_KINDS, load_spec, loads_spec
 from convspec.weights import init_weights
 
 # What each format needs to be written and loaded back (skipped cleanly when missing).

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from convspec.backends import get_backend
-from convspec.spec import loads_spec
+from convspec.specification import loads_spec
 
 SPEC = loads_spec("""
 name: small_jit

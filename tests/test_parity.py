@@ -19,7 +19,7 @@ from convspec.backends import StepResult, get_backend, is_available
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
 from convspec.errors import BackendError, ConvspecError
 from convspec.shapes import infer_shapes
-from convspec.spec import Spec, load_spec, loads_spec, validate_spec
+from convspec.specification import Spec, load_spec, loads_spec, validate_spec
 from convspec.weights import init_weights, is_trainable
 
 ROOT = Path(__file__).resolve().parents[1]

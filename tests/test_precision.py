@@ -17,7 +17,7 @@ from convspec.precision import (
     check_precision,
     next_loss_scale,
 )
-from convspec.spec import loads_spec, validate_spec
+from convspec.specification import loads_spec, validate_spec
 
 SPEC = loads_spec("""
 name: small_mixed

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from convspec.errors import SpecError
 from convspec.shapes import infer_shapes
-from convspec.spec import LAYER_KINDS, loads_spec, validate_spec
+from convspec.specification import LAYER_KINDS, loads_spec, validate_spec
 
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # only writes the test input
 text_value = st.text(st.characters(blacklist_categories=("Cs",)), max_size=6)

@@ -19,7 +19,7 @@ from convspec.shapes import (
     infer_shapes,
     output_size,
 )
-from convspec.spec import load_spec, loads_spec, shapes
+from convspec.specification import load_spec, loads_spec, shapes
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "tests" / "specs" / "valid"

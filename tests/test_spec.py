@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from convspec.errors import SpecError
-from convspec.spec import LAYER_KINDS, Spec, load_spec, loads_spec, validate_spec
-from convspec.spec.layers import NAME_PREFIX
-from convspec.spec.load import render_loc
-from convspec.spec.messages import describe, suggest
+from convspec.specification import LAYER_KINDS, Spec, load_spec, loads_spec, validate_spec
+from convspec.specification.layers import NAME_PREFIX
+from convspec.specification.load import render_loc
+from convspec.specification.messages import describe, suggest
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

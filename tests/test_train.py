@@ -14,7 +14,7 @@ from convspec.backends import StepResult, get_backend
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
 from convspec.runs import CHECKPOINT_FILE, load_checkpoint, read_metrics
 from convspec.session import apply_overrides
-from convspec.spec import loads_spec
+from convspec.specification import loads_spec
 from convspec.train import BatchSampler, Interrupted, Trainer, TrainingDiverged, total_iterations
 
 SMALL = """

@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import BackendError
 
 if TYPE_CHECKING:
-    from ..spec import Spec
+    from ..specification import Spec
 
 ENTRY_POINT_GROUP = "convspec.backends"
 # Used when the package metadata is unavailable (e.g. running from a source tree).

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..shapes import LayerShape, infer_shapes
-from ..spec import Spec
+from ..specification import Spec
 from ..weights import check_weights, init_weights
 
 

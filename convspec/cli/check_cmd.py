@@ -26,7 +26,7 @@ def command(spec_path: str, backends: tuple[str, ...], batch: int, seed: int,
     from ..backends import available_backends, canonical_name
     from ..errors import BackendError
     from ..parity import check_parity
-    from ..spec import load_spec
+    from ..specification import load_spec
 
     with reporting():
         spec = load_spec(spec_path)

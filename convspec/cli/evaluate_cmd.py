@@ -33,7 +33,7 @@ def command(spec_path: str, weights: str, backend: str, device: str, dataset: st
     from ..evaluate import evaluate
     from ..runs import resolve_weights
     from ..session import apply_overrides
-    from ..spec import load_spec
+    from ..specification import load_spec
 
     with reporting():
         spec = apply_overrides(load_spec(spec_path), {"dataset": dataset})

@@ -42,7 +42,7 @@ def command(run_dir: str, fmt: str, out: str | None, weights: str | None,
     from ..errors import UsageError
     from ..export import default_path, export_model, get_format
     from ..runs import SPEC_FILE, load_run_spec, resolve_weights
-    from ..spec import load_spec
+    from ..specification import load_spec
 
     with reporting():
         source = Path(run_dir)

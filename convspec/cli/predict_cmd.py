@@ -30,7 +30,7 @@ def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str,
     from ..data import CLASS_NAMES
     from ..images import load_images
     from ..runs import resolve_weights
-    from ..spec import load_spec
+    from ..specification import load_spec
 
     with reporting():
         spec = load_spec(spec_path)

@@ -16,7 +16,7 @@ def command(out: str | None) -> None:
     ``# yaml-language-server: $schema=path/to/schema.json`` on the first line of a spec.
     """
     with loading():
-        from ..spec.schema import schema_json
+        from ..specification.schema import schema_json
 
     text = schema_json()
     if out:

@@ -21,7 +21,7 @@ def command(spec_path: str, as_json: bool) -> None:
     with loading():
         from ..errors import SpecError
         from ..shapes import ShapeTable, format_table
-        from ..spec.load import parse_spec_text, read_spec_text, shapes, validate_spec
+        from ..specification.load import parse_spec_text, read_spec_text, shapes, validate_spec
 
     with reporting():
         data, locator = parse_spec_text(read_spec_text(spec_path), spec_path)

@@ -19,7 +19,7 @@ def command(spec_paths: tuple[str, ...]) -> None:
     """
     with loading():
         from ..errors import SpecError
-        from ..spec import load_spec
+        from ..specification import load_spec
 
     failed = 0
     for path in spec_paths:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendError, ConvspecError, UsageError
-from ..spec import Spec
+from ..specification import Spec
 
 TOLERANCE = 1e-5
 VERIFY_BATCH = 8

@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import __version__
 from ..shapes import LayerShape, infer_shapes
-from ..spec import Spec
+from ..specification import Spec
 
 OPSET = 17
 IR_VERSION = 8  # the IR version of opset 17: loadable by every runtime that supports it

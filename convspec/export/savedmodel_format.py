@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..spec import Spec
+from ..specification import Spec
 from .torchscript_format import metadata
 
 SIGNATURE = "serving_default"

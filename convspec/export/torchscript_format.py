@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..spec import Spec
+from ..specification import Spec
 
 METADATA_FILE = "convspec.json"
 

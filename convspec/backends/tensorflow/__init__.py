@@ -14,7 +14,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from ...distributed import Parallel
-    from ...spec import Spec
+    from ...specification import Spec
     from .compiled import TensorFlowModel
 
 

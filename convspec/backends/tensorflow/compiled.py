@@ -27,7 +27,7 @@ from ...precision import (
     check_precision,
     loss_scale_state,
 )
-from ...spec import Spec
+from ...specification import Spec
 from ...weights import check_weights, init_weights
 from .. import StepResult, check_device
 from .model import Network, accuracy, cross_entropy

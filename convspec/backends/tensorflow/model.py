@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from ...shapes import LayerShape, infer_shapes
-from ...spec import Spec
+from ...specification import Spec
 from ...weights import is_trainable, weight_shapes
 
 Padding = str | list[list[int]]

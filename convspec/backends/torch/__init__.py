@@ -19,7 +19,7 @@ from .. import check_device
 
 if TYPE_CHECKING:
     from ...distributed import Parallel
-    from ...spec import Spec
+    from ...specification import Spec
     from .compiled import TorchModel
 
 

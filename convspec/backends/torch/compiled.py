@@ -27,7 +27,7 @@ from ...precision import (
     loss_scale_state,
     next_loss_scale,
 )
-from ...spec import Spec
+from ...specification import Spec
 from ...weights import (
     check_optimizer_state,
     check_weights,

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...shapes import LayerShape, infer_shapes
-from ...spec import Spec
+from ...specification import Spec
 from ...weights import weight_shapes
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
