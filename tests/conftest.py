@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -42,13 +44,21 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _offline_data(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory):
     """No test touches the network or the user's cache."""
-    from convspec import data
+    from convspec.data import DATASETS
 
     monkeypatch.setenv("CONVSPEC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("CONVSPEC_DATA_DIR", raising=False)
-    monkeypatch.setattr(data, "MIRRORS", {k: ("http://127.0.0.1:9/",) for k in data.MIRRORS})
+    for name in DATASETS:
+        patch_dataset(monkeypatch, name, mirrors=("http://127.0.0.1:9/",))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def patch_dataset(monkeypatch: pytest.MonkeyPatch, name: str, **changes: Any) -> None:
+    """Replace fields of one catalog entry (mirrors, sha256, system_dirs ...) for one test."""
+    from convspec.data import DATASETS
+
+    monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], **changes))
 
 
 def tiny_dataset(n_train: int = 96, n_val: int = 32, n_test: int = 40, size: int = 28,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import patch_dataset
 
 from convspec import data
 from convspec.errors import DataError
@@ -69,9 +70,8 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CONVSPEC_DATA_DIR", raising=False)
     monkeypatch.setenv("CONVSPEC_CACHE_DIR", str(tmp_path / "default-cache"))
     dead = f"http://127.0.0.1:{closed_port()}/"
-    monkeypatch.setitem(data.MIRRORS, "mnist", (dead,))
-    monkeypatch.setitem(data.MIRRORS, "fashion-mnist", (dead,))
-    monkeypatch.setitem(data.SYSTEM_DIRS, "mnist", ())
+    patch_dataset(monkeypatch, "mnist", mirrors=(dead,), system_dirs=())
+    patch_dataset(monkeypatch, "fashion-mnist", mirrors=(dead,))
 
 
 class Server:
@@ -110,6 +110,58 @@ def server() -> Iterator[Server]:
     srv.httpd.shutdown()
     srv.httpd.server_close()
     thread.join(timeout=5)
+
+
+# --- the catalog ----------------------------------------------------------------------------
+
+def test_dataset_names_come_from_the_catalog() -> None:
+    from convspec.cli.evaluate_cmd import command as evaluate_command
+    from convspec.cli.train_cmd import command as train_command
+    from convspec.specification import Spec
+
+    names = set(data.DATASETS)
+    assert data.DATASET_NAMES == tuple(data.DATASETS) and data.list_datasets() == sorted(names)
+    schema = Spec.model_json_schema()["$defs"]["Train"]["properties"]["dataset"]
+    assert set(schema["enum"]) == names
+    for command in (train_command, evaluate_command):
+        option = next(p for p in command.params if p.name == "dataset")
+        assert set(option.type.choices) == names
+    for info in data.DATASETS.values():
+        assert set(info.sha256) == set(data.FILES) and info.num_classes == len(info.class_names)
+        assert info.mirrors and (info.has_sample or info.install_hint or info.system_dirs)
+
+
+def test_catalog_imports_without_numpy() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from convspec.data.catalog import DatasetName, get_dataset_info; "
+            "assert get_dataset_info('Fashion_MNIST').name == 'fashion-mnist'; "
+            "print('numpy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
+
+
+def test_unknown_dataset_lists_the_known_ones() -> None:
+    with pytest.raises(DataError, match="'cifar'; known datasets: fashion-mnist, mnist"):
+        data.get_dataset_info("cifar")
+
+
+def test_a_spec_and_a_dataset_that_do_not_fit_are_refused() -> None:
+    from conftest import tiny_dataset
+
+    from convspec.specification import loads_spec
+
+    spec = ("name: s\ninput: {height: %d, width: 28, channels: 1}\nclasses: %d\n"
+            "layers: [{kind: flatten}, {kind: dense, units: %d}]\n")
+    tiny = tiny_dataset(n_train=4, n_val=2, n_test=2)
+    tiny.check_fits(loads_spec(spec % (28, 10, 10)))
+    tiny.check_fits(loads_spec(spec % (28, 12, 12)))  # spare classes are allowed
+    with pytest.raises(DataError, match=r"takes 32x28x1 images .* mnist has 28x28x1 images"):
+        tiny.check_fits(loads_spec(spec % (32, 10, 10)))
+    with pytest.raises(DataError, match="has 4 classes, but mnist has 10"):
+        tiny.check_fits(loads_spec(spec % (28, 4, 4)))
 
 
 # --- IDX reader -----------------------------------------------------------------------------
@@ -233,9 +285,9 @@ def test_load_dataset_downloads_into_cache(server: Server, tmp_path: Path,
     arrays = synthetic()
     for stem, array in arrays.items():
         server.routes[f"/mnist/{stem}.gz"] = (gzip.compress(idx_bytes(array)), None)
-    monkeypatch.setitem(data.MIRRORS, "mnist", (f"http://127.0.0.1:{closed_port()}/",
-                                                f"{server.url}/mnist/"))
-    monkeypatch.setitem(data.SHA256, "mnist", {s: sha(a) for s, a in arrays.items()})
+    patch_dataset(monkeypatch, "mnist", mirrors=(f"http://127.0.0.1:{closed_port()}/",
+                                                 f"{server.url}/mnist/"),
+                  sha256={s: sha(a) for s, a in arrays.items()})
     ds = data.load_dataset("mnist", cache_dir=tmp_path, validation_size=5)
     assert not ds.is_sample and (len(ds.train), len(ds.validation), len(ds.test)) == (15, 5, 10)
     assert_clean(tmp_path / "mnist", {f"{s}.gz" for s in STEMS})
@@ -379,14 +431,14 @@ def test_no_sample_when_disallowed_or_missing(tmp_path: Path,
 
 
 def test_fashion_has_no_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion-mnist", (str(tmp_path / "none"),))
+    patch_dataset(monkeypatch, "fashion-mnist", system_dirs=(str(tmp_path / "none"),))
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         data.load_dataset("fashion-mnist", cache_dir=tmp_path)
 
 
 def test_wrong_dataset_in_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     arrays = synthetic()
-    monkeypatch.setitem(data.SHA256, "fashion-mnist", {s: sha(a) for s, a in arrays.items()})
+    patch_dataset(monkeypatch, "fashion-mnist", sha256={s: sha(a) for s, a in arrays.items()})
     with pytest.raises(DataError, match="is a fashion-mnist file, not mnist"):
         data.load_dataset("mnist", data_dir=write_dataset(tmp_path, arrays))
 

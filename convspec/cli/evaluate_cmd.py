@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..data.catalog import DATASET_NAMES
 from ._util import reporting
 
 
@@ -16,7 +17,7 @@ from ._util import reporting
 @click.option("--backend", "-b", default="torch", show_default=True, help="Backend to run.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True)
-@click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]),
+@click.option("--dataset", type=click.Choice(DATASET_NAMES),
               help="Override train.dataset.")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with IDX files.")
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",

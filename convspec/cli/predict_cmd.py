@@ -27,7 +27,7 @@ def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str,
     import numpy as np
 
     from ..backends import get_backend
-    from ..data import CLASS_NAMES
+    from ..data import DATASETS
     from ..images import load_images
     from ..runs import resolve_weights
     from ..specification import load_spec
@@ -39,7 +39,7 @@ def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str,
         logits = model.predict(batch).astype(np.float64)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)
-        names = CLASS_NAMES.get(spec.train.dataset)
+        names = DATASETS[spec.train.dataset].class_names
 
         def label(c: int) -> str:
             return f"{c} ({names[c]})" if names and c < len(names) else str(c)

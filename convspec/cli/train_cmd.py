@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from ..data.catalog import DATASET_NAMES
 from ._util import reporting
 
 
@@ -21,7 +22,7 @@ from ._util import reporting
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override train.batch_size.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True),
               help="Override the optimizer's learning rate.")
-@click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]),
+@click.option("--dataset", type=click.Choice(DATASET_NAMES),
               help="Override train.dataset.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with the dataset's IDX files (else $CONVSPEC_DATA_DIR, the cache, "

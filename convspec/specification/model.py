@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..data.catalog import DatasetName
 from .layers import Layer
 
 
@@ -101,7 +102,7 @@ Optimizer = Annotated[Adam | SGD | Momentum, Field(discriminator="kind")]
 class Train(_Strict):
     """Training setup; every field can be overridden from the CLI."""
 
-    dataset: Literal["mnist", "fashion-mnist"] = Field("mnist", description="Dataset name.")
+    dataset: DatasetName = Field("mnist", description="Dataset name.")
     optimizer: Optimizer = Field(default_factory=lambda: {"kind": "adam"}, validate_default=True,
                                  description="Optimizer and its hyper-parameters.")
     batch_size: int = Field(64, gt=0, description="Training minibatch size.")
