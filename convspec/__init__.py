@@ -7,8 +7,9 @@ deep-learning framework::
     spec = convspec.load_spec("specs/mnist.yaml")
     print(convspec.infer_shapes(spec).params)            # 242062
     model = convspec.compile(spec, backend="torch")
-
-(``convspec.evaluate`` is the evaluator module: ``from convspec.evaluate import evaluate``.)
+    data = convspec.load_dataset(spec.train.dataset)
+    convspec.Trainer(spec, model, data).fit()
+    print(convspec.evaluate(model, data.test).summary())
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _LAZY = {
     "load_weights": "convspec.weights",
     "load_dataset": "convspec.data",
     "Trainer": "convspec.train",
+    "evaluate": "convspec.evaluation",
+    "Evaluation": "convspec.evaluation",
     "SpecError": "convspec.errors",
     "ConvspecError": "convspec.errors",
 }

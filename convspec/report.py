@@ -17,11 +17,11 @@ from typing import Any
 
 from .backends import get_backend
 from .data import Dataset, load_dataset
-from .evaluate import Evaluation, evaluate
-from .plots import KINDS, write_run_plots
+from .evaluation import Evaluation, evaluate
 from .runs import CONFIG_FILE, FINAL_FILE, SPEC_FILE, load_run_spec, read_json, resolve_weights
 from .shapes import format_table, infer_shapes
 from .specification import Spec
+from .viz.run_figures import KINDS, write_run_plots
 
 REPORT_FILE = "report.html"
 

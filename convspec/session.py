@@ -16,7 +16,7 @@ from .backends import get_backend
 from .data import Dataset, load_dataset
 from .distributed import SINGLE, Parallel, describe, from_tf_config, from_torchrun
 from .errors import UsageError
-from .evaluate import Evaluation, evaluate
+from .evaluation import Evaluation, evaluate
 from .precision import check_precision
 from .runs import (
     CONFIG_FILE,
@@ -275,7 +275,7 @@ def _train(opts: TrainOptions, spec: Spec, backend: str, model: Any, data: Datas
         "backend": backend, "dataset": data.name, "is_sample": data.is_sample,
         "val_accuracy": result.val_accuracy, "test": test.to_dict()})
     if opts.plots:
-        from .plots import write_run_plots
+        from .viz.run_figures import write_run_plots
 
         for path in write_run_plots(run_dir, data=data, model=model, evaluation=test):
             log(f"wrote {path}")

@@ -25,7 +25,7 @@ from .backends import CompiledModel
 from .data import Dataset, Split
 from .distributed import SINGLE
 from .errors import ConvspecError
-from .evaluate import evaluate
+from .evaluation import evaluate
 from .runs import (
     Checkpoint,
     MetricsLog,

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import convspec
 from convspec import viz
-from convspec.evaluate import evaluate
 
 backend = sys.argv[1] if len(sys.argv) > 1 else "torch"
 iterations = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
@@ -18,7 +17,7 @@ print(f"{convspec.infer_shapes(spec).params:,} parameters")
 data = convspec.load_dataset(spec.train.dataset, log=print)  # offline: the MNIST sample
 model = convspec.compile(spec, backend=backend)
 convspec.Trainer(spec, model, data).fit(until=iterations)
-result = evaluate(model, data.test, batch_size=spec.train.eval_batch_size)
+result = convspec.evaluate(model, data.test)  # in batches of train.eval_batch_size
 print(result.summary())
 convspec.save_weights("mnist.safetensors", model.get_weights(), spec)  # any backend loads it
 viz.plot_confusion_matrix(result.confusion, path="confusion.png")

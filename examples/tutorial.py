@@ -17,7 +17,7 @@ from pathlib import Path
 
 import convspec
 from convspec import viz
-from convspec.evaluate import evaluate, format_confusion
+from convspec.evaluation import evaluate, format_confusion
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "mnist.yaml"
 

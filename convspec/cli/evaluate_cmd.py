@@ -31,7 +31,7 @@ def command(spec_path: str, weights: str, backend: str, device: str, dataset: st
     """
     from ..backends import get_backend
     from ..data import load_dataset
-    from ..evaluate import evaluate
+    from ..evaluation import evaluate
     from ..runs import resolve_weights
     from ..session import apply_overrides
     from ..specification import load_spec

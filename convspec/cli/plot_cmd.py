@@ -27,8 +27,8 @@ def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, 
     errors: the first misclassified test images; confusion: confusion matrix; filters: conv
     kernels; activations: conv outputs for one test image; curves: loss and accuracy.
     """
-    from ..plots import KINDS
     from ..report import open_run
+    from ..viz.run_figures import KINDS
 
     with reporting():
         run = open_run(run_dir, backend=backend, data_dir=data_dir)

@@ -1,4 +1,4 @@
-"""Write a run's figures as PNG files: the glue between a run directory and ``viz``.
+"""Write a run's figures as PNG files: the glue between a run directory and the plots.
 
 Used by ``convspec plot``, ``convspec train --plots`` and the report.
 """
@@ -9,7 +9,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from ..errors import UsageError
+from .activations import plot_conv_layer
+from .confusion import plot_confusion_matrix
+from .curves import plot_training_curves
+from .filters import plot_conv_weights
+from .images import plot_example_errors
 
 KINDS = ("curves", "errors", "confusion", "filters", "activations")
 
@@ -22,8 +27,6 @@ def write_run_plots(run_dir: Path, *, data: Any, model: Any, evaluation: Any,
                     what: Iterable[str] = KINDS, image: int = 0,
                     layers: list[str] | None = None) -> list[Path]:
     """Render the requested kinds of figure into ``run_dir``; returns the files written."""
-    from . import viz
-
     run_dir = Path(run_dir)
     spec = model.spec
     names = data.class_names if len(data.class_names) == spec.classes else None
@@ -42,20 +45,20 @@ def write_run_plots(run_dir: Path, *, data: Any, model: Any, evaluation: Any,
 
     for kind in what:
         if kind == "curves":
-            viz.plot_training_curves(run_dir, path=out("curves.png"))
+            plot_training_curves(run_dir, path=out("curves.png"))
         elif kind == "errors":
-            viz.plot_example_errors(data.test.images, evaluation.cls_true, evaluation.cls_pred,
+            plot_example_errors(data.test.images, evaluation.cls_true, evaluation.cls_pred,
                                     class_names=names, path=out("errors.png"))
         elif kind == "confusion":
-            viz.plot_confusion_matrix(evaluation.confusion, class_names=names,
+            plot_confusion_matrix(evaluation.confusion, class_names=names,
                                       path=out("confusion.png"))
         elif kind == "filters":
             weights = model.get_weights()
             for layer in layers:
-                viz.plot_conv_weights(weights, layer, path=out(f"filters_{layer}.png"))
+                plot_conv_weights(weights, layer, path=out(f"filters_{layer}.png"))
         elif kind == "activations":
             for layer in layers:
-                viz.plot_conv_layer(model, layer, data.test.images[image],
+                plot_conv_layer(model, layer, data.test.images[image],
                                     path=out(f"activations_{layer}_image{image}.png"))
         else:
             raise UsageError(f"unknown plot {kind!r}; choose from {', '.join(KINDS)} or all")

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import Split
+from .data.dataset import Split
+from .metrics import confusion_matrix, per_class_accuracy
 
 
 @dataclass(frozen=True)
@@ -40,16 +41,13 @@ class Evaluation:
 
     @property
     def confusion(self) -> np.ndarray:
-        from .viz import confusion_matrix
-
+        """(K, K) int64 counts, rows = true class, columns = predicted class."""
         return confusion_matrix(self.cls_true, self.cls_pred, self.num_classes)
 
     @property
     def per_class_accuracy(self) -> np.ndarray:
-        cm = self.confusion
-        support = cm.sum(axis=1)
-        return np.divide(np.diag(cm), support, out=np.full(len(cm), np.nan),
-                         where=support > 0)
+        """(K,) float64 accuracy within each true class; NaN for a class with no images."""
+        return per_class_accuracy(self.confusion)
 
     def summary(self, split: str = "Test-Set") -> str:
         """The tutorial's line: ``Accuracy on Test-Set: 98.8% (9876 / 10000)``."""
@@ -81,9 +79,16 @@ def format_confusion(cm: np.ndarray) -> str:
                      for i, r in enumerate(rows))
 
 
-def evaluate(model: Any, split: Split, batch_size: int = 256,
+def evaluate(model: Any, split: Split, batch_size: int | None = None,
              num_classes: int | None = None) -> Evaluation:
-    """Predict ``split`` in batches of ``batch_size`` and compare with its labels."""
+    """Predict ``split`` with a compiled model and compare with its labels.
+
+    Images go through ``model.predict`` in batches of ``batch_size`` (default: the spec's
+    ``train.eval_batch_size``); ``num_classes`` defaults to the spec's ``classes``. Available
+    as ``convspec.evaluate(model, split)``.
+    """
+    if batch_size is None:
+        batch_size = model.spec.train.eval_batch_size
     logits = model.predict(split.images, batch_size=batch_size)
     n = num_classes or model.spec.classes
     return Evaluation(split.labels.astype(np.int64), logits.argmax(axis=1).astype(np.int64),

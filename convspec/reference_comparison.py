@@ -1,6 +1,7 @@
-"""Cross-backend parity: the same weights and batch through every backend and the oracle.
+"""Compiled backends compared with the NumPy reference: the same weights and random batch
+through every backend and the oracle, layer by layer.
 
-``convspec check`` prints the result; the parity tests assert it.
+``convspec check`` prints the result (``ReferenceComparison.format``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .weights import init_weights
 
 
 @dataclass
-class ParityReport:
+class ReferenceComparison:
     backends: list[str]
     layers: list[str]
     shapes: dict[str, str]  # layer -> expected shape
@@ -52,9 +53,11 @@ def random_batch(spec: Spec, n: int, seed: int) -> np.ndarray:
     return rng.random(shape, dtype=np.float32)
 
 
-def check_parity(spec: Spec, backends: list[str] | None = None, *, batch: int = 8,
-                 seed: int = 0, tolerance: float = 1e-5) -> ParityReport:
-    """Compare every layer's activations of each backend against the NumPy reference."""
+def compare_with_reference(spec: Spec, backends: list[str] | None = None, *, batch: int = 8,
+                           seed: int = 0, tolerance: float = 1e-5) -> ReferenceComparison:
+    """Compare every layer's activations of each backend (default: every installed one)
+    against the NumPy reference on ``batch`` uniform [0, 1) float32 images from ``seed``;
+    ``tolerance`` is the largest max abs difference accepted per layer."""
     names = backends if backends is not None else available_backends()
     table = infer_shapes(spec)
     weights = init_weights(spec, seed)
@@ -75,6 +78,6 @@ def check_parity(spec: Spec, backends: list[str] | None = None, *, batch: int = 
                 diffs[name][row.name] = float("inf")
                 continue
             diffs[name][row.name] = float(np.max(np.abs(a - expected[row.name])))
-    return ParityReport(names, [r.name for r in table.rows],
+    return ReferenceComparison(names, [r.name for r in table.rows],
                         {r.name: format_shape(r.output) for r in table.rows}, diffs,
                         shape_errors, tolerance)

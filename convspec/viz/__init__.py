@@ -1,0 +1,37 @@
+"""Framework-free plots for convspec, one module per figure family.
+
+* ``images``      - ``plot_images``, ``plot_example_errors``, ``plot_image``;
+* ``confusion``   - ``plot_confusion_matrix`` (the matrix: ``convspec.metrics``);
+* ``filters``     - ``plot_conv_weights``;
+* ``activations`` - ``plot_conv_layer``;
+* ``curves``      - ``plot_training_curves``;
+* ``run_figures`` - ``write_run_plots``: a run's figures written as PNG files;
+* ``figure``      - the shared plumbing (headless figures, PNG output, grids).
+
+Everything needs only NumPy and matplotlib, so the same plots work for every backend (models
+are reached through a duck-typed ``activations()`` method, weights through convspec's
+canonical ``name -> ndarray`` dict).
+"""
+
+from __future__ import annotations
+
+from .activations import plot_conv_layer
+from .confusion import plot_confusion_matrix
+from .curves import plot_training_curves
+from .figure import DPI
+from .filters import plot_conv_weights
+from .images import plot_example_errors, plot_image, plot_images
+from .run_figures import KINDS, write_run_plots
+
+__all__ = [
+    "DPI",
+    "KINDS",
+    "plot_confusion_matrix",
+    "plot_conv_layer",
+    "plot_conv_weights",
+    "plot_example_errors",
+    "plot_image",
+    "plot_images",
+    "plot_training_curves",
+    "write_run_plots",
+]
