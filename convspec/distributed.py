@@ -4,7 +4,9 @@ convspec trains on the engines users already run: PyTorch ``DistributedDataParal
 ``torchrun`` (one process per device; ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``) and
 TensorFlow's ``MirroredStrategy`` (one process, several local devices) or
 ``MultiWorkerMirroredStrategy`` (one process per host, described by ``TF_CONFIG``). This
-module only describes the layout, framework-free; the backends do the communication.
+module describes the layout, framework-free, and starts torchrun for the backends that train
+one process per device (``launch_torchrun``); the backends do the communication and decide,
+through their ``parallel_layout`` / ``launch`` hooks, which launcher they train under.
 
 Batch sizes: ``train.batch_size`` is always the *global* batch, the number of images one
 optimizer step sees in total. Every process draws the same global batch indices (same
@@ -16,8 +18,12 @@ evenly by the number of replicas.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -122,3 +128,33 @@ def describe(parallel: Parallel, batch_size: int) -> str:
     return (f"Data parallel: {parallel.processes} process(es) x {parallel.local_devices} "
             f"device(s) = {parallel.replicas} replicas; global batch {batch_size} = "
             f"{parallel.replicas} x {per} per replica")
+
+
+def torchrun_argv(nproc: int, args: list[str]) -> list[str]:
+    """``torchrun --standalone --nproc-per-node N -m convspec <args>`` for this Python."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={nproc}", "-m", "convspec", *args]
+
+
+def launch_torchrun(nproc: int, args: list[str]) -> int:
+    """Run ``convspec <args>`` on ``nproc`` processes under torchrun; its exit status.
+
+    torchrun (``python -m torch.distributed.run``) is PyTorch's own launcher: it starts one
+    worker per process slot, gives each its RANK / WORLD_SIZE / LOCAL_RANK and a rendezvous,
+    and tears every worker down when one fails; convspec only builds its command line. Each
+    worker gets an equal share of the CPU threads unless OMP_NUM_THREADS is set. Ctrl-C reaches
+    the workers directly (they checkpoint at a step boundary), so this process only waits.
+    """
+    if importlib.util.find_spec("torch") is None:
+        raise UsageError('--nproc with the torch backend needs PyTorch: pip install '
+                         '"convspec[torch]"')
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    argv = torchrun_argv(nproc, args)
+    print(f"Starting {nproc} processes with torchrun: {' '.join(argv[1:])}", file=sys.stderr,
+          flush=True)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return subprocess.call(argv, env=env)
+    finally:
+        signal.signal(signal.SIGINT, previous)

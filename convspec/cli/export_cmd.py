@@ -41,7 +41,7 @@ def command(run_dir: str, fmt: str, out: str | None, weights: str | None,
 
     from ..errors import UsageError
     from ..export import default_path, export_model, get_format
-    from ..runs import SPEC_FILE, load_run_spec, resolve_weights
+    from ..run_directory import SPEC_FILE, RunDirectory, resolve_weights
     from ..specification import load_spec
 
     with reporting():
@@ -49,8 +49,8 @@ def command(run_dir: str, fmt: str, out: str | None, weights: str | None,
         folder = source if source.is_dir() else source.parent
         if spec_path:
             spec = load_spec(spec_path)
-        elif (folder / SPEC_FILE).is_file():
-            spec = load_run_spec(folder)
+        elif RunDirectory(folder).has_spec():
+            spec = RunDirectory(folder).load_spec()
         else:
             raise UsageError(f"{folder} has no {SPEC_FILE}; RUN_DIR must be a run directory "
                              f"written by `convspec train` (or pass --spec SPEC)")

@@ -29,7 +29,7 @@ def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str,
     from ..backends import get_backend
     from ..data import DATASETS
     from ..images import load_images
-    from ..runs import resolve_weights
+    from ..run_directory import resolve_weights
     from ..specification import load_spec
 
     with reporting():

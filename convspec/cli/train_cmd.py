@@ -58,15 +58,19 @@ def command(spec_path: str | None, backend: str | None, device: str, resume: str
     directory the spec as used, config, metrics (JSONL and CSV), final metrics, canonical
     weights (usable by any backend) and a checkpoint for --resume. Ctrl-C saves a checkpoint.
     """
-    from ..session import TrainOptions, run_training, training_backend
+    from ..backends import launch
+    from ..train import TrainOptions, plan_training, run_training
+    from ._launch import command_args
+    from .progress import progress_display
 
     opts = TrainOptions(spec_path=spec_path, backend=backend, device=device, resume=resume,
-                        progress=progress, plots=plots, nproc=nproc, precision=precision,
-                        jit=jit, overrides=overrides)
+                        plots=plots, nproc=nproc, precision=precision, jit=jit,
+                        overrides=overrides)
     with reporting():
-        if nproc > 1 and training_backend(opts) == "torch":
-            from ._launch import command_args, launch_torchrun
-
+        plan = plan_training(opts)
+        if nproc > 1:  # a backend that trains one process per device starts them here
             args = ["train", *command_args(click.get_current_context(), {"nproc"})]
-            sys.exit(launch_torchrun(nproc, args))
-        run_training(opts)
+            code = launch(plan.backend, nproc, args)
+            if code is not None:
+                sys.exit(code)
+        run_training(plan, progress=progress_display(progress))

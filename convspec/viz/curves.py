@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -15,41 +14,20 @@ from ..errors import ConvspecError
 from .figure import PathArg, finish, new_figure
 
 
-def _metrics_file(source: str | os.PathLike[str]) -> Path:
-    path = Path(source)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    if not path.is_file():
-        raise ConvspecError(
-            f"No training metrics at {path}: expected a run directory containing "
-            "metrics.jsonl or the path of a metrics.jsonl file."
-        )
-    return path
-
-
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConvspecError(
-                f"{path}:{number}: not a JSON record ({exc.msg}); each line of metrics.jsonl "
-                "must be one JSON object. The file may be truncated or corrupt."
-            ) from exc
-        if not isinstance(record, dict):
-            raise ConvspecError(f"{path}:{number}: expected a JSON object, got {line.strip()!r}.")
-        records.append(record)
-    return records
-
-
 def _load_records(source: Any) -> tuple[list[dict[str, Any]], str]:
     """Records from a run dir, a metrics.jsonl path, or a list of dicts, plus their origin."""
     if isinstance(source, str | os.PathLike):
-        path = _metrics_file(source)
-        return _read_metrics(path), str(path)
+        from ..run_directory import METRICS_JSONL, RunDirectory, read_metrics_file
+
+        path = Path(source)
+        if path.is_dir():
+            return RunDirectory(path).read_metrics(), str(path / METRICS_JSONL)
+        if not path.is_file():
+            raise ConvspecError(
+                f"No training metrics at {path}: expected a run directory containing "
+                f"{METRICS_JSONL} or the path of a {METRICS_JSONL} file."
+            )
+        return read_metrics_file(path), str(path)
     if isinstance(source, Iterable) and not isinstance(source, Mapping):
         records = list(source)
         if all(isinstance(r, Mapping) for r in records):

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...distributed import SINGLE, Parallel, from_tf_config, from_torchrun
+from ...errors import UsageError
+
 if TYPE_CHECKING:
-    from ...distributed import Parallel
     from ...specification import Spec
     from .compiled import TensorFlowModel
 
@@ -43,6 +45,27 @@ class TensorFlowBackend:
 
         return TensorFlowModel(spec, weights=weights, device=device, jit=jit,
                                parallel=parallel, precision=precision)
+
+    def parallel_layout(self, nproc: int, env: Mapping[str, str]) -> Parallel:
+        """One process per host: a TF_CONFIG cluster (MultiWorkerMirroredStrategy) and/or
+        ``nproc`` local replicas (MirroredStrategy), else a single device."""
+        torchrun = from_torchrun(env)
+        if torchrun is not None and torchrun.processes > 1:
+            raise UsageError("torchrun started this process, but the tensorflow backend does "
+                             "not train under torchrun; for tensorflow use --nproc N (N local "
+                             "devices, MirroredStrategy) or TF_CONFIG "
+                             "(MultiWorkerMirroredStrategy)")
+        cluster = from_tf_config(env)
+        if cluster is not None:
+            return Parallel(processes=cluster.processes, rank=cluster.rank,
+                            local_devices=nproc, launcher="tf_config")
+        if nproc > 1:
+            return Parallel(local_devices=nproc, launcher="local")
+        return SINGLE
+
+    def launch(self, nproc: int, argv: list[str]) -> int | None:
+        """None: one process drives every local replica."""
+        return None
 
     def __repr__(self) -> str:
         return "TensorFlowBackend()"

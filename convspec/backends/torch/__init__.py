@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...distributed import SINGLE, Parallel, from_torchrun, launch_torchrun
+from ...errors import UsageError
 from .. import check_device
 
 if TYPE_CHECKING:
-    from ...distributed import Parallel
     from ...specification import Spec
     from .compiled import TorchModel
 
@@ -44,6 +45,18 @@ class TorchBackend:
 
         return TorchModel(spec, weights=weights, device=device, parallel=parallel,
                           precision=precision, jit=jit)
+
+    def parallel_layout(self, nproc: int, env: Mapping[str, str]) -> Parallel:
+        """One process per device under torchrun (its environment), else a single process."""
+        if nproc > 1:
+            raise UsageError(f"the torch backend trains on {nproc} processes under torchrun: "
+                             f"use `convspec train ... --nproc {nproc}` (which starts torchrun) "
+                             f"or `torchrun --nproc-per-node {nproc} -m convspec train ...`")
+        return from_torchrun(env) or SINGLE
+
+    def launch(self, nproc: int, argv: list[str]) -> int | None:
+        """``nproc > 1``: start ``convspec <argv>`` on ``nproc`` processes under torchrun."""
+        return launch_torchrun(nproc, argv) if nproc > 1 else None
 
     def __repr__(self) -> str:
         return "TorchBackend()"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
@@ -17,22 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from .backends import CompiledModel
-from .data import Dataset, Split
-from .distributed import SINGLE
-from .errors import ConvspecError
-from .evaluation import evaluate
-from .runs import (
-    Checkpoint,
-    MetricsLog,
-    load_checkpoint,
-    save_checkpoint,
-)
-from .specification import Spec
+from ..backends import CompiledModel
+from ..data.dataset import Dataset, Split
+from ..distributed import SINGLE
+from ..errors import ConvspecError
+from ..evaluation import evaluate
+from ..run_directory import Checkpoint, MetricsLog, RunDirectory
+from ..specification import Spec
+from .sampler import BatchSampler, total_iterations
 
 
 class TrainingDiverged(ConvspecError):
@@ -45,46 +42,19 @@ class Interrupted(ConvspecError):
     exit_code = 130
 
 
-class BatchSampler:
-    """Shuffled minibatches like the tutorial's ``next_batch``: a new permutation per epoch,
-    and a batch that crosses an epoch end takes the rest of one and the start of the next."""
+class ProgressReporter(Protocol):
+    """What the Trainer tells a progress display (the CLI's bar is one): steps as they finish,
+    the log lines (printed above the display), and the end."""
 
-    def __init__(self, size: int, batch_size: int, seed: int):
-        if size <= 0:
-            raise ConvspecError("the training set is empty")
-        self.size, self.batch_size = size, batch_size
-        self.rng = np.random.default_rng([seed, 0x5A3])
-        self.order = self.rng.permutation(size)
-        self.pos = 0
-        self.epoch = 0
+    def update(self, steps: int) -> None: ...
 
-    def next(self) -> np.ndarray:
-        parts, need = [], self.batch_size
-        while need:
-            take = min(need, self.size - self.pos)
-            parts.append(self.order[self.pos:self.pos + take])
-            self.pos += take
-            need -= take
-            if self.pos == self.size:
-                self.order = self.rng.permutation(self.size)
-                self.pos, self.epoch = 0, self.epoch + 1
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    def log(self, message: str) -> None: ...
 
-    def state(self) -> dict[str, Any]:
-        return {"order": self.order, "pos": self.pos, "epoch": self.epoch,
-                "rng": self.rng.bit_generator.state}
-
-    def restore(self, state: dict[str, Any]) -> None:
-        self.order = np.asarray(state["order"], dtype=np.int64)
-        self.pos, self.epoch = int(state["pos"]), int(state["epoch"])
-        self.rng.bit_generator.state = state["rng"]
+    def close(self) -> None: ...
 
 
-def total_iterations(spec: Spec, train_size: int) -> int:
-    """The run's length in optimizer steps (epochs converted with the batch size)."""
-    if spec.train.iterations is not None:
-        return spec.train.iterations
-    return int(spec.train.epochs) * math.ceil(train_size / spec.train.batch_size)
+# Makes the display of a run: (total steps, steps already done) -> reporter.
+ProgressFactory = Callable[[int, int], ProgressReporter]
 
 
 @dataclass
@@ -140,9 +110,13 @@ class Trainer:
     """
 
     def __init__(self, spec: Spec, model: CompiledModel, data: Dataset, *,
-                 run_dir: Path | None = None, checkpoint_every: int | None = None,
-                 log: Callable[[str], None] = print, progress: Any = None):
-        self.spec, self.model, self.data, self.run_dir = spec, model, data, run_dir
+                 run_dir: RunDirectory | str | os.PathLike[str] | None = None,
+                 checkpoint_every: int | None = None, log: Callable[[str], None] = print,
+                 progress: ProgressReporter | None = None):
+        self.spec, self.model, self.data = spec, model, data
+        # where checkpoints and metrics go; a plain path is a folder of training state only
+        self.run = (run_dir if run_dir is None or isinstance(run_dir, RunDirectory)
+                    else RunDirectory(run_dir))
         self.parallel = getattr(model, "parallel", SINGLE)
         self.primary = self.parallel.is_primary
         self.shard = (self.parallel.shard(spec.train.batch_size)
@@ -151,28 +125,32 @@ class Trainer:
         self.iterations = total_iterations(spec, len(data.train))
         self.checkpoint_every = checkpoint_every or spec.train.validate_every
         self.log = log if self.primary else quiet
-        self.progress = progress  # object with update(n) / close(), e.g. a progress bar
+        self.progress = progress
         self.iteration = 0
         self.elapsed_before = 0.0
         self.last_good: int | None = None
         self.val_accuracy: float | None = None
         self.first_step_seconds: float | None = None
-        if run_dir and self.primary:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        self.metrics = MetricsLog(run_dir) if run_dir and self.primary else None
+        self.metrics: MetricsLog | None = None  # opened by resume() or the first fit()
+
+    @property
+    def run_dir(self) -> Path | None:
+        return None if self.run is None else self.run.path
 
     # -- resume -------------------------------------------------------------------------
     def resume(self) -> None:
-        """Continue from the run directory's checkpoint, exactly where it stopped."""
-        assert self.run_dir is not None
-        ckpt = load_checkpoint(self.run_dir, self.spec)
+        """Continue from the run directory's checkpoint, exactly where it stopped (the
+        checkpoint is checked against the spec first: ``WeightsError``)."""
+        if self.run is None:
+            raise ConvspecError("Trainer.resume() needs a run directory (run_dir=...)")
+        ckpt = self.run.load_checkpoint(self.spec)
         self.model.set_weights(ckpt.weights)
         self.model.set_optimizer_state(ckpt.optimizer)
         self.sampler.restore(ckpt.sampler)
         self.iteration, self.elapsed_before = ckpt.iteration, ckpt.elapsed
         self.last_good = ckpt.iteration
         if self.primary:
-            self.metrics = MetricsLog(self.run_dir, keep_until=ckpt.iteration)
+            self.metrics = self.run.metrics_log(keep_until=ckpt.iteration)
         self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
 
     # -- the loop -----------------------------------------------------------------------
@@ -182,6 +160,8 @@ class Trainer:
         boundary and stops."""
         if until is not None:
             self.iterations = until
+        if self.metrics is None and self.run is not None and self.primary:
+            self.metrics = self.run.metrics_log()
         start = time.perf_counter()
         with _stop_at_step_boundary() as stop:
             try:
@@ -199,7 +179,7 @@ class Trainer:
         elapsed = self._elapsed(start)
         if self.progress is not None:
             self.progress.close()
-        if self.run_dir:
+        if self.run is not None:
             self.checkpoint(elapsed)
         this_call = time.perf_counter() - start
         self.elapsed_before = elapsed
@@ -240,7 +220,7 @@ class Trainer:
                 assert result is not None
                 self._check_finite(result.loss)
                 self._record(i, result, self._elapsed(start))
-            if self.run_dir and self.iteration % self.checkpoint_every == 0:
+            if self.run is not None and self.iteration % self.checkpoint_every == 0:
                 self.checkpoint(self._elapsed(start))
         return False
 
@@ -270,7 +250,7 @@ class Trainer:
     def _check_finite(self, loss: float) -> None:
         if math.isfinite(loss):
             return
-        if self.run_dir and self.last_good is not None:
+        if self.run is not None and self.last_good is not None:
             kept = (f"the last good checkpoint (iteration {self.last_good}) is kept in "
                     f"{self.run_dir}")
         else:
@@ -283,13 +263,13 @@ class Trainer:
     def checkpoint(self, elapsed: float) -> bool:
         """Save the full training state unless the weights are no longer finite (primary
         rank only: the other ranks hold the same weights)."""
-        assert self.run_dir is not None
+        assert self.run is not None
         if not self.primary:
             return False
         weights = self.model.get_weights()
         if not all(np.isfinite(w).all() for w in weights.values()):
             return False
-        save_checkpoint(self.run_dir, self.spec, Checkpoint(
+        self.run.save_checkpoint(self.spec, Checkpoint(
             self.iteration, weights, self.model.optimizer_state(), self.sampler.state(), elapsed))
         self.last_good = self.iteration
         return True
@@ -299,7 +279,7 @@ class Trainer:
             self.progress.close()
         if not self.primary:
             return f"rank {self.parallel.rank} stopped with rank 0, which saves the checkpoint"
-        if not self.run_dir:
+        if self.run is None:
             return "nothing was saved (no run directory)"
         if self.checkpoint(elapsed):
             return (f"checkpoint saved; continue with: convspec train --resume {self.run_dir}")

@@ -1,0 +1,147 @@
+"""What ``convspec train`` does, as one library call: plan, load, compile, train, evaluate, write.
+
+Kept apart from the CLI so tests and scripts run the exact same path as the command line. The
+order matters: the spec, the data and the backend are checked to fit together (and the model
+compiled) before a new run directory is created, and a resumed run's checkpoint is read and
+checked before anything in its directory is rewritten.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..backends import parallel_layout
+from ..data import load_dataset
+from ..data.dataset import Dataset
+from ..distributed import Parallel, describe
+from ..evaluation import Evaluation, evaluate
+from ..run_config import RunConfig
+from ..run_directory import RunDirectory
+from .options import TrainOptions, TrainPlan, plan_training
+from .trainer import ProgressFactory, Trainer, TrainResult, quiet
+
+
+@dataclass
+class TrainOutcome:
+    run_dir: Path | None  # None on the non-primary ranks of a new parallel run
+    result: TrainResult
+    test: Evaluation | None  # None on the non-primary ranks of a parallel run
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
+                 progress: ProgressFactory | None = None) -> TrainOutcome:
+    """Everything ``convspec train`` does; returns the run directory and results.
+
+    ``log`` receives the tutorial's lines; ``progress``, when given, makes a progress display
+    for the training loop (the primary rank only). Raises ``ConvspecError`` subclasses for
+    bad options, a spec that does not fit the data, a checkpoint of another network, NaN
+    losses (``TrainingDiverged``) and Ctrl-C (``Interrupted``, after a checkpoint).
+    """
+    if isinstance(plan, TrainOptions):
+        plan = plan_training(plan)
+    spec, opts = plan.spec, plan.options
+    parallel = parallel_layout(plan.backend, opts.nproc)
+    parallel.check_batch(spec.train.batch_size)
+    if not parallel.is_primary:
+        log = quiet
+    elif plan.out is not None:
+        RunDirectory.check_new(plan.out)  # a taken --out fails before any work
+    data = load_dataset(spec.train.dataset, data_dir=plan.data_dir,
+                        validation_size=spec.train.validation_size, log=log)
+    data.check_fits(spec)
+    extra: dict[str, Any] = {"parallel": parallel} if parallel.enabled else {}
+    if plan.precision != "fp32":
+        extra["precision"] = plan.precision
+    if opts.jit:
+        extra["jit"] = True
+    model = plan.backend.compile(spec, device=opts.device, **extra)
+    try:
+        return _train(plan, model, data, parallel, log, progress)
+    finally:
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+
+
+def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: Any,
+           progress: ProgressFactory | None) -> TrainOutcome:
+    spec, opts, primary = plan.spec, plan.options, parallel.is_primary
+    run = plan.resume
+    if run is None and primary:
+        run = RunDirectory.create(spec, _config(plan, data, parallel), out=plan.out)
+    for line in _describe_data(data):
+        log(line)
+    if parallel.enabled:
+        log(describe(parallel, spec.train.batch_size))
+    precision = "" if plan.precision == "fp32" else f" in {plan.precision}"
+    log(f"Training {spec.name} with {plan.backend.name} on {model.device}{precision}; "
+        f"run directory {run.path if run else plan.out}")
+    trainer = Trainer(spec, model, data, run_dir=run,
+                      checkpoint_every=plan.overrides.get("checkpoint_every"), log=log)
+    if plan.resume is not None:
+        trainer.resume()  # reads and checks the checkpoint before the spec is rewritten
+        if "iterations" in plan.overrides and primary:
+            plan.resume.write_spec(spec)
+    if primary and progress is not None and trainer.iteration < trainer.iterations:
+        display = progress(trainer.iterations, trainer.iteration)
+        trainer.progress, trainer.log = display, display.log
+    result = trainer.fit()
+    if opts.jit and result.first_step_seconds is not None:
+        log(f"Compilation: the first step took {result.first_step_seconds:.1f} s "
+            f"(included in the time above)")
+    if not primary or run is None:
+        return TrainOutcome(run.path if run else None, result, None)
+    test = evaluate(model, data.test, spec.train.eval_batch_size)
+    log(test.summary())
+    run.save_weights(model.get_weights(), spec,
+                     {"backend": plan.backend.name, "iterations": str(result.iterations)})
+    run.write_final({
+        "iterations": result.iterations, "elapsed_seconds": round(result.elapsed, 3),
+        "first_step_seconds": (None if result.first_step_seconds is None
+                               else round(result.first_step_seconds, 3)),
+        "backend": plan.backend.name, "dataset": data.name, "is_sample": data.is_sample,
+        "val_accuracy": result.val_accuracy, "test": test.to_dict()})
+    if opts.plots:
+        from ..viz.run_figures import write_run_plots
+
+        for path in write_run_plots(run.path, data=data, model=model, evaluation=test):
+            log(f"wrote {path}")
+    log(f"Run directory: {run.path}")
+    return TrainOutcome(run.path, result, test)
+
+
+def _describe_data(data: Dataset) -> list[str]:
+    return ["Size of:", f"- Training-set:\t\t{len(data.train)}",
+            f"- Validation-set:\t{len(data.validation)}", f"- Test-set:\t\t{len(data.test)}",
+            f"(from {data.source})"]
+
+
+def _config(plan: TrainPlan, data: Dataset, parallel: Parallel) -> RunConfig:
+    import numpy
+
+    from .. import __version__
+
+    opts = plan.options
+    return RunConfig(
+        backend=plan.backend.name, device=opts.device, dataset=data.name,
+        data_dir=str(plan.data_dir) if plan.data_dir else None, precision=plan.precision,
+        compiled=opts.jit,
+        record={"data_source": data.source, "is_sample": data.is_sample,
+                "sizes": {"train": len(data.train), "validation": len(data.validation),
+                          "test": len(data.test)},
+                "overrides": plan.overrides,
+                "parallel": {"processes": parallel.processes,
+                             "devices_per_process": parallel.local_devices,
+                             "launcher": parallel.launcher},
+                "command": sys.argv, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "versions": {"convspec": __version__, "python": platform.python_version(),
+                             "numpy": numpy.__version__}})
