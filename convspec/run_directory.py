@@ -4,7 +4,8 @@
 the run was made (``config.json``), metrics (``metrics.jsonl`` and ``metrics.csv``), final
 metrics (``final.json``), the canonical weights (``weights.safetensors``) and the latest
 checkpoint (``checkpoint.safetensors``: weights, optimizer state, sampler state and iteration
-in one file). ``RunDirectory`` is the only code that reads or writes these files. Every write
+in one file, ``convspec.checkpoint``). ``RunDirectory`` is the only code that reads or
+writes these files. Every write
 is atomic (a temporary file in the same folder, flushed, then ``os.replace``) or an append, so
 an interruption never leaves half a file; ``config.json`` is read once, when a run is opened,
 and validated as it is read (``convspec.run_config.RunConfig``).
@@ -18,13 +19,14 @@ import json
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from . import checkpoint
 from .atomic_files import atomic_write, atomic_write_text
+from .checkpoint import CHECKPOINT_FORMAT, Checkpoint
 from .errors import RunDirectoryError, UsageError, WeightsError
 from .run_config import RunConfig
 from .specification import Spec, load_spec
@@ -37,19 +39,7 @@ METRICS_CSV = "metrics.csv"
 FINAL_FILE = "final.json"
 WEIGHTS_FILE = "weights.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
-CHECKPOINT_FORMAT = "convspec-checkpoint/1"
 METRIC_FIELDS = ("iteration", "loss", "train_accuracy", "val_accuracy", "elapsed")
-
-
-@dataclass
-class Checkpoint:
-    """The full training state at the end of step ``iteration`` (``elapsed`` in seconds)."""
-
-    iteration: int
-    weights: dict[str, np.ndarray]
-    optimizer: dict[str, np.ndarray]
-    sampler: dict[str, Any]
-    elapsed: float
 
 
 def read_metrics_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -58,13 +48,8 @@ def read_metrics_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     Raises ``RunDirectoryError`` naming the file and line of the first bad record.
     """
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RunDirectoryError(f"{path}: cannot read the metrics ({exc.strerror or exc})") \
-            from None
     records = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -135,15 +120,11 @@ class RunDirectory:
             path.mkdir(parents=True, exist_ok=True)
         else:
             base = Path(root) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            path, n = base, 1
             base.parent.mkdir(parents=True, exist_ok=True)
-            while True:
-                try:
-                    path.mkdir()
-                    break
-                except FileExistsError:
-                    n += 1
-                    path = base.with_name(f"{base.name}-{n}")
+            path, n = base, 1
+            while not _made(path):  # mkdir, not exists(): two runs never share a name
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
         run = cls(path, config)
         run.write_spec(spec)
         atomic_write_text(path / CONFIG_FILE, json.dumps(config.to_dict(), indent=2,
@@ -158,16 +139,10 @@ class RunDirectory:
         path = Path(path)
         if not path.is_dir():
             raise RunDirectoryError(f"{path}: no such run directory")
-        config_path = path / CONFIG_FILE
-        try:
-            text = config_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise RunDirectoryError(f"{config_path}: missing; is {path} a convspec run "
-                                    f"directory?") from None
-        except OSError as exc:
-            raise RunDirectoryError(f"{config_path}: unreadable ({exc.strerror or exc})") \
-                from None
-        return cls(path, RunConfig.from_json(text, str(config_path)))
+        config = path / CONFIG_FILE
+        if not config.is_file():
+            raise RunDirectoryError(f"{config}: missing; is {path} a convspec run directory?")
+        return cls(path, RunConfig.from_json(_read_text(config), str(config)))
 
     # -- the spec ---------------------------------------------------------------------------
     def load_spec(self) -> Spec:
@@ -214,17 +189,7 @@ class RunDirectory:
         from safetensors.numpy import save_file
 
         check_weights(spec, ckpt.weights)
-        # np.array(..., order="C") keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
-        arrays = {f"weights/{k}": np.array(v, order="C") for k, v in ckpt.weights.items()}
-        arrays |= {f"optimizer/{k}": np.array(v, order="C") for k, v in ckpt.optimizer.items()}
-        arrays["sampler/order"] = np.ascontiguousarray(ckpt.sampler["order"], dtype=np.int64)
-        meta = {
-            "format": CHECKPOINT_FORMAT,
-            "architecture_hash": spec.architecture_hash(),
-            "iteration": str(ckpt.iteration),
-            "elapsed": repr(ckpt.elapsed),
-            "sampler": json.dumps({k: v for k, v in ckpt.sampler.items() if k != "order"}),
-        }
+        arrays, meta = checkpoint.encode(ckpt, spec.architecture_hash())
         path = self.path / CHECKPOINT_FILE
         atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
         return path
@@ -261,13 +226,28 @@ class RunDirectory:
         if not path.is_file():
             return {}
         try:
-            final = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise RunDirectoryError(f"{path}: unreadable ({exc})") from None
+            final = json.loads(_read_text(path))
+        except ValueError as exc:
+            raise RunDirectoryError(f"{path}: not valid JSON ({exc})") from None
         if not isinstance(final, dict):
             raise RunDirectoryError(f"{path}: expected a JSON object, got "
                                     f"{type(final).__name__}")
         return final
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RunDirectoryError(f"{path}: unreadable ({exc})") from None
+
+
+def _made(path: Path) -> bool:
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return False
+    return True
 
 
 def read_checkpoint(path: Path, spec: Spec) -> Checkpoint:
@@ -278,19 +258,7 @@ def read_checkpoint(path: Path, spec: Spec) -> Checkpoint:
         with safe_open(str(path), framework="numpy") as f:
             meta = dict(f.metadata() or {})
             arrays = {k: f.get_tensor(k) for k in f.keys()}
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError("not a convspec checkpoint")
-        if meta.get("architecture_hash") != spec.architecture_hash():
-            raise ValueError("it was made for a different network")
-        sampler = json.loads(meta["sampler"])
-        sampler["order"] = arrays.pop("sampler/order")
-        ckpt = Checkpoint(
-            iteration=int(meta["iteration"]),
-            weights={k[8:]: v for k, v in arrays.items() if k.startswith("weights/")},
-            optimizer={k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")},
-            sampler=sampler,
-            elapsed=float(meta.get("elapsed", "0")),
-        )
+        ckpt = checkpoint.decode(arrays, meta, spec.architecture_hash())
     except Exception as exc:
         raise WeightsError(f"{path}: cannot resume from this checkpoint ({exc})") from None
     check_weights(spec, ckpt.weights, str(path))

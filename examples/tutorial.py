@@ -17,7 +17,7 @@ from pathlib import Path
 
 import convspec
 from convspec import viz
-from convspec.evaluation import evaluate, format_confusion
+from convspec.evaluation import format_confusion
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "mnist.yaml"
 
@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> None:
 
     model = convspec.compile(spec, backend=args.backend)
     trainer = convspec.Trainer(spec, model, data)
-    print(evaluate(model, test, spec.train.eval_batch_size).summary())  # before training
+    print(convspec.evaluate(model, test).summary())  # before training
     for total in (int(n) for n in args.schedule.split(",")):
         trainer.fit(until=total)
-        result = evaluate(model, test, spec.train.eval_batch_size)
+        result = convspec.evaluate(model, test)
         print(result.summary())
 
     print("Example errors:")

@@ -1,0 +1,67 @@
+"""The checkpoint format: the full training state as safetensors arrays and metadata.
+
+One file holds the weights (``weights/<name>``), the optimizer state (``optimizer/<name>``),
+the sampler's order (``sampler/order``) and, as metadata, the format tag, the architecture
+hash of the spec, the iteration, the elapsed seconds and the rest of the sampler state. This
+module only converts between ``Checkpoint`` and (arrays, metadata); reading and writing the
+file is ``convspec.run_directory.RunDirectory``'s job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+CHECKPOINT_FORMAT = "convspec-checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """The full training state at the end of step ``iteration`` (``elapsed`` in seconds)."""
+
+    iteration: int
+    weights: dict[str, np.ndarray]
+    optimizer: dict[str, np.ndarray]
+    sampler: dict[str, Any]
+    elapsed: float
+
+
+def encode(ckpt: Checkpoint, architecture_hash: str) -> tuple[dict[str, np.ndarray],
+                                                              dict[str, str]]:
+    """(arrays, metadata) for ``safetensors`` of a checkpoint of the given architecture."""
+    # np.array(..., order="C") keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
+    arrays = {f"weights/{k}": np.array(v, order="C") for k, v in ckpt.weights.items()}
+    arrays |= {f"optimizer/{k}": np.array(v, order="C") for k, v in ckpt.optimizer.items()}
+    arrays["sampler/order"] = np.ascontiguousarray(ckpt.sampler["order"], dtype=np.int64)
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "architecture_hash": architecture_hash,
+        "iteration": str(ckpt.iteration),
+        "elapsed": repr(ckpt.elapsed),
+        "sampler": json.dumps({k: v for k, v in ckpt.sampler.items() if k != "order"}),
+    }
+    return arrays, meta
+
+
+def decode(arrays: dict[str, np.ndarray], meta: Mapping[str, str],
+           architecture_hash: str) -> Checkpoint:
+    """The checkpoint in (arrays, metadata); ``ValueError`` / ``KeyError`` when it is not a
+    convspec checkpoint or was made for another architecture."""
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError("not a convspec checkpoint")
+    if meta.get("architecture_hash") != architecture_hash:
+        raise ValueError("it was made for a different network")
+    arrays = dict(arrays)
+    sampler = json.loads(meta["sampler"])
+    sampler["order"] = arrays.pop("sampler/order")
+    return Checkpoint(
+        iteration=int(meta["iteration"]),
+        weights={k[8:]: v for k, v in arrays.items() if k.startswith("weights/")},
+        optimizer={k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")},
+        sampler=sampler,
+        elapsed=float(meta.get("elapsed", "0")),
+    )
