@@ -104,6 +104,9 @@ def _tutorial_line(iteration: int, accuracy: float) -> str:
 class Trainer:
     """Trains a compiled model on a dataset for the spec's number of iterations.
 
+    ``run_dir`` (a ``RunDirectory``, or a path for a folder of training state only) receives
+    checkpoints every ``checkpoint_every`` steps (default ``train.validate_every``) and the
+    metrics; ``log`` the tutorial's lines; ``progress`` each finished step.
     In a data-parallel run (a model whose ``parallel`` spans several processes) every rank
     runs this same loop on its shard of each global batch; only the primary rank logs,
     validates, writes metrics and checkpoints, and all ranks stop at the same step.
