@@ -1,0 +1,102 @@
+"""The data a run was trained on, reopened: what ``evaluate``, ``plot``, ``report`` and
+``predict`` use unless told otherwise.
+
+A run directory records its data source in ``spec.yaml`` (``train.dataset``, paths absolute)
+and ``config.json`` (the built-in data folder, and the ``data`` object: class names,
+preprocessing, content keys; ``convspec.data.record``). Reopening a run reads the same data
+with the same preprocessing (the recorded mean and std, never recomputed), checks it against
+the spec first, and says when the images changed since training.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .data.catalog import DATASETS
+from .data.dataset import Dataset
+from .data.loader import load_data
+from .data.preprocess import Preprocessing
+from .data.resolve import with_data
+from .run_directory import CONFIG_FILE, RunDirectory
+from .specification import Spec
+from .train.options import apply_overrides, probe_data
+
+Log = Callable[[str], None]
+
+
+def run_of(path: str | os.PathLike[str] | None) -> RunDirectory | None:
+    """The run directory that ``path`` is, or holds a weights file of; None otherwise."""
+    if path is None:
+        return None
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    return RunDirectory.open(folder) if (folder / CONFIG_FILE).is_file() else None
+
+
+def recorded_preprocessing(run: RunDirectory | None) -> Preprocessing | None:
+    record = run.config.data_record() if run is not None and run.config else None
+    return None if record is None else Preprocessing.from_dict(record.preprocessing)
+
+
+def run_data(spec: Spec, run: RunDirectory | None, *, data: str | None = None,
+             dataset: str | None = None, data_dir: str | None = None,
+             log: Log | None = None) -> Dataset:
+    """The data to evaluate ``spec`` on: ``--data PATH`` or ``--dataset NAME`` when given,
+    else the run's own (its ``train.dataset`` and data folder). Probed and checked against
+    the spec before it is read (``DataError``); read with the run's recorded preprocessing."""
+    say = log or (lambda message: None)
+    told = bool(data or dataset)
+    if dataset:
+        spec = apply_overrides(spec, {"dataset": dataset})
+    spec = with_data(spec, data=data)
+    if data_dir is None and run is not None and run.config and not told:
+        data_dir = run.config.data_dir
+    _, notes = probe_data(spec, data_dir)
+    for note in notes:
+        say(f"Note: {note}")
+    loaded = load_data(spec, data_dir=data_dir, preprocessing=recorded_preprocessing(run),
+                       log=say)
+    record = run.config.data_record() if run is not None and run.config else None
+    if record is not None and record.content and not told:
+        now = loaded.info.get("content") or {}
+        if now and dict(now) != dict(record.content):
+            say(f"Note: the images of {loaded.source} changed since this run was trained "
+                "(files added, removed or modified)")
+    return loaded
+
+
+def class_names(spec: Spec, run: RunDirectory | None) -> tuple[str, ...]:
+    """One name per output: the run's recorded class names, else the built-in dataset's,
+    else '0', '1', ...; outputs beyond the data's classes are named by their index."""
+    record = run.config.data_record() if run is not None and run.config else None
+    dataset = spec.train.dataset
+    if record is not None:
+        names = record.class_names
+    elif isinstance(dataset, str) and dataset in DATASETS:
+        names = DATASETS[dataset].class_names
+    else:
+        names = ()
+    return padded(names, spec.classes)
+
+
+def padded(names: tuple[str, ...] | list[str], outputs: int) -> tuple[str, ...]:
+    """``names`` cut or extended (with indices) to one per output."""
+    names = tuple(names[:outputs])
+    return names + tuple(str(i) for i in range(len(names), outputs))
+
+
+def describe(data: Dataset, split: str) -> str:
+    """``Data: <where it came from>; <split> set: N images``."""
+    sample = " (the 5,000-image MNIST sample)" if data.is_sample else ""
+    return (f"Data: {data.source}{sample}; {split} set: {len(getattr(data, split)):,} images"
+            + ("" if data.preprocessing.mean is None else
+               f"; preprocessing {data.preprocessing.formula()}"))
+
+
+def describe_source(source: Any) -> str:
+    """A built-in name or a source model, in a few words."""
+    if isinstance(source, str):
+        return source
+    return f"{source.kind} {source.path}"
