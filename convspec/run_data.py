@@ -20,6 +20,7 @@ from .data.dataset import Dataset
 from .data.loader import load_data
 from .data.preprocess import Preprocessing
 from .data.resolve import with_data
+from .errors import UsageError
 from .run_directory import CONFIG_FILE, RunDirectory
 from .specification import Spec
 from .train.options import apply_overrides, probe_data
@@ -35,9 +36,48 @@ def run_of(path: str | os.PathLike[str] | None) -> RunDirectory | None:
     return RunDirectory.open(folder) if (folder / CONFIG_FILE).is_file() else None
 
 
+def open_target(target: str | os.PathLike[str], weights: str | os.PathLike[str] | None,
+                ) -> tuple[Spec, RunDirectory | None, dict[str, Any]]:
+    """(spec, run, weights) for ``RUN_DIR`` (its spec, its weights unless ``weights``) or
+    ``SPEC --weights W`` (the run W belongs to, if any). ``UsageError`` for a spec without
+    weights; ``WeightsError`` for weights of another network."""
+    from .run_directory import resolve_weights
+    from .specification import load_spec
+
+    if Path(target).is_dir():
+        run: RunDirectory | None = RunDirectory.open(target)
+        assert run is not None
+        spec = run.load_spec()
+        weights = weights or target
+    elif weights is None:
+        raise UsageError(f"{target} is a spec: give --weights RUN_DIR_OR_FILE (or give a run "
+                         "directory instead of the spec)")
+    else:
+        spec = load_spec(target)
+        run = run_of(weights)
+    return spec, run, resolve_weights(weights, spec)
+
+
 def recorded_preprocessing(run: RunDirectory | None) -> Preprocessing | None:
     record = run.config.data_record() if run is not None and run.config else None
     return None if record is None else Preprocessing.from_dict(record.preprocessing)
+
+
+def input_preprocessing(spec: Spec, run: RunDirectory | None) -> Preprocessing:
+    """What the network's input is, from stored uint8 pixels: the run's recorded
+    preprocessing, else the spec's given mean / std, else pixel / 255. ``UsageError`` for a
+    per-channel normalisation without the run that computed it."""
+    recorded = recorded_preprocessing(run)
+    if recorded is not None:
+        return Preprocessing("1/255", recorded.mean, recorded.std)
+    normalize = spec.train.normalize
+    if normalize is None:
+        return Preprocessing()
+    if normalize.kind == "mean_std":
+        return Preprocessing("1/255", tuple(normalize.mean), tuple(normalize.std))
+    raise UsageError("train.normalize is per_channel: its mean and std were computed by the "
+                     "training run and are recorded in its directory; give the run directory "
+                     "(RUN_DIR, or --weights RUN_DIR)")
 
 
 def run_data(spec: Spec, run: RunDirectory | None, *, data: str | None = None,

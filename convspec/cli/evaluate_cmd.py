@@ -44,24 +44,12 @@ def command(target: str, weights: str | None, backend: str | None, device: str,
     from ..backends import get_backend
     from ..errors import UsageError
     from ..evaluation import evaluate
-    from ..run_data import describe, padded, run_data, run_of
-    from ..run_directory import RunDirectory, resolve_weights
-    from ..specification import load_spec
+    from ..run_data import describe, open_target, padded, run_data
 
     with reporting():
         if data and dataset:
             raise UsageError("give either --data PATH or --dataset NAME, not both")
-        if Path(target).is_dir():
-            run: RunDirectory | None = RunDirectory.open(target)
-            spec = run.load_spec()
-            weights = weights or target
-        elif weights is None:
-            raise UsageError(f"{target} is a spec: give --weights RUN_DIR_OR_FILE (or evaluate "
-                             "a run directory: convspec evaluate RUN_DIR)")
-        else:
-            spec = load_spec(target)
-            run = run_of(weights)
-        params = resolve_weights(weights, spec)
+        spec, run, params = open_target(target, weights)
         told = bool(data or dataset)
         data_spec = run.load_spec() if run is not None and not told else spec
         if run is None and not told:

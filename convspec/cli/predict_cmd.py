@@ -44,32 +44,19 @@ def command(target: str, inputs: tuple[str, ...], weights: str | None, backend: 
 
     from ..backends import get_backend
     from ..data.decoder import DecodeOptions
-    from ..errors import UsageError
     from ..prediction import expand_inputs, format_rows, predict_files, rows
-    from ..run_data import class_names, run_of
-    from ..run_directory import RunDirectory, resolve_weights
-    from ..specification import load_spec
+    from ..run_data import class_names, input_preprocessing, open_target
 
     def warn(message: str) -> None:
         click.echo(message, err=True)
 
     with reporting():
-        if Path(target).is_dir():
-            run: RunDirectory | None = RunDirectory.open(target)
-            spec = run.load_spec()
-            weights = weights or target
-        elif weights is None:
-            raise UsageError(f"{target} is a spec: give --weights RUN_DIR_OR_FILE (or "
-                             "predict with a run directory: convspec predict RUN_DIR FILES)")
-        else:
-            spec = load_spec(target)
-            run = run_of(weights)
-        params = resolve_weights(weights, spec)
+        spec, run, params = open_target(target, weights)
         source = (run.load_spec() if run is not None else spec).train.dataset
         options = DecodeOptions.for_spec(
             spec, resize or getattr(source, "resize", None),
             background or getattr(source, "background", "black"))
-        preprocessing = _preprocessing(spec, run)
+        preprocessing = input_preprocessing(spec, run)
         files = expand_inputs(inputs)
         names = class_names(spec, run)
         colour = "grey" if options.channels == 1 else "RGB"
@@ -101,20 +88,3 @@ def _colour(value: str | None) -> str | None:
             raise click.BadParameter(str(exc).removeprefix("background ")) from None
     return value
 
-
-def _preprocessing(spec, run):
-    """The run's recorded preprocessing, else the spec's given mean / std, else / 255."""
-    from ..data.preprocess import Preprocessing
-    from ..errors import UsageError
-    from ..run_data import recorded_preprocessing
-
-    recorded = recorded_preprocessing(run)
-    if recorded is not None:
-        return Preprocessing("1/255", recorded.mean, recorded.std)
-    normalize = spec.train.normalize
-    if normalize is None:
-        return Preprocessing()
-    if normalize.kind == "mean_std":
-        return Preprocessing("1/255", tuple(normalize.mean), tuple(normalize.std))
-    raise UsageError("train.normalize is per_channel: its mean and std are recorded in the "
-                     "run directory; give --weights RUN_DIR (or predict RUN_DIR FILES)")
