@@ -161,7 +161,7 @@ def read_pixel_rows(table: CsvTable, chunk: int = 8192) -> Iterator[np.ndarray]:
                 values = np.loadtxt(f, delimiter=",", dtype=np.int64, usecols=keep,
                                     max_rows=min(chunk, len(table) - done), ndmin=2)
             except ValueError as exc:
-                offset = done + 1  # the header line, and the rows of earlier chunks
+                offset = done + 2  # NumPy counts rows from 0 here; the header is line 1
                 text = re.sub(r"row (\d+)", lambda m, o=offset: f"line {int(m[1]) + o}",
                               str(exc))
                 raise DataError(f"{table.path}: {text}; pixel values must be integers "

@@ -137,5 +137,5 @@ def source_trees(source: Any) -> tuple[dict[str, ClassTree], str]:
     for name in ("validation", "test"):
         if name in paths:
             trees[name] = read_class_tree(paths[name], known=trees["train"].class_names)
-    folders = f" ({', '.join(f'{k}/' for k in layout)})" if layout else ""
+    folders = f" ({', '.join(f'{p.name}/' for p in layout.values())})" if layout else ""
     return trees, f"folder {root}{folders}"

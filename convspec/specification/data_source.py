@@ -58,6 +58,7 @@ _Fraction = Annotated[FiniteFloat, Field(ge=0, lt=1)]
 class _Source(_Strict):
     """What every source has: where it is, its class names, and how it is split."""
 
+    kind: str = Field(description="The kind of source (each subclass names its own).")
     path: str = Field(min_length=1, description=(
         "Where the data is; relative paths are relative to the spec file's folder."))
     classes: list[str] | None = Field(None, min_length=1, description=(
