@@ -80,14 +80,22 @@ def _folder(source: Any) -> DataSummary:
     notes = (f"{ignored} file(s) without an image extension were ignored",) if ignored else ()
     return DataSummary("folder", Path(source.path).name, description, train.class_names,
                        {k: len(t) for k, t in trees.items()},
-                       samples=_samples(train.first_of_each_class()), resize=source.resize,
+                       samples=_samples(train.first_of_each_class(), source),
+                       resize=source.resize,
                        notes=notes)
 
 
-def _samples(paths: list[str]) -> tuple[ImageSample, ...]:
+def _samples(paths: list[str], source: Any) -> tuple[ImageSample, ...]:
+    """The headers of ``paths``; unreadable ones are errors, or left out under
+    ``on_error: skip`` (decoding counts them)."""
     out = []
     for path in paths:
-        header = image_header(path)
+        try:
+            header = image_header(path)
+        except DataError:
+            if source.on_error == "skip":
+                continue
+            raise
         out.append(ImageSample(path, header.width, header.height, header.is_colour))
     return tuple(out)
 
@@ -104,7 +112,7 @@ def _csv(source: Any) -> DataSummary:
     for file, label in zip(train.files, indices):
         firsts.setdefault(label, file)
     return DataSummary("csv", train.path.stem, f"CSV {train.path} (image paths and labels)",
-                       names, sizes, samples=_samples(list(firsts.values())),
+                       names, sizes, samples=_samples(list(firsts.values()), source),
                        resize=source.resize)
 
 
