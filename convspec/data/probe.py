@@ -4,7 +4,7 @@
 folder listing and the header of the first image of each class for a folder; the header,
 labels and first image header of a CSV; the array headers and labels of a ``.npz``; the IDX
 headers and labels. ``convspec.data.fit`` compares the result with the spec. NumPy-free, so
-``convspec validate --data`` stays light.
+``convspec validate --data`` stays light (and a built-in dataset's probe imports no reader).
 """
 
 from __future__ import annotations
@@ -14,11 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
-from .array_files import find_idx_files, idx_dims, idx_labels, npz_members, npz_small_array
 from .catalog import get_dataset_info
-from .csv_table import class_indices, source_tables
-from .decoder import image_header
-from .folder import source_trees
 
 SPLITS = ("train", "validation", "test")
 
@@ -74,6 +70,8 @@ def probe(dataset: Any, *, data_dir: str | None = None) -> DataSummary:
 
 
 def _folder(source: Any) -> DataSummary:
+    from .folder import source_trees
+
     trees, description = source_trees(source)
     train = trees["train"]
     ignored = sum(tree.ignored for tree in trees.values())
@@ -88,6 +86,8 @@ def _folder(source: Any) -> DataSummary:
 def _samples(paths: list[str], source: Any) -> tuple[ImageSample, ...]:
     """The headers of ``paths``; unreadable ones are errors, or left out under
     ``on_error: skip`` (decoding counts them)."""
+    from .decoder import image_header
+
     out = []
     for path in paths:
         try:
@@ -101,6 +101,8 @@ def _samples(paths: list[str], source: Any) -> tuple[ImageSample, ...]:
 
 
 def _csv(source: Any) -> DataSummary:
+    from .csv_table import class_indices, source_tables
+
     tables, names = source_tables(source)
     train = tables["train"]
     sizes = {k: len(t) for k, t in tables.items()}
@@ -117,6 +119,8 @@ def _csv(source: Any) -> DataSummary:
 
 
 def _npz(source: Any) -> DataSummary:
+    from .array_files import npz_members, npz_small_array
+
     path = Path(source.path)
     members = npz_members(path)
     sets = {"train": "train", "validation": "val", "test": "test"}
@@ -168,6 +172,8 @@ def _integer_classes(labels: list[tuple[str, list[Any]]],
 
 
 def _idx(source: Any) -> DataSummary:
+    from .array_files import find_idx_files, idx_dims, idx_labels
+
     folder = Path(source.path)
     files = find_idx_files(folder, source.prefix)
     shape, sizes, labels = None, {}, []

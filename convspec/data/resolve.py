@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .array_files import IDX_ROLES
 
 PATH_FIELDS = ("path", "test_path", "validation_path")
 KEPT = ("validation_split", "test_split", "split_seed")
@@ -25,6 +24,8 @@ KEPT_FOR_FILES = ("resize", "background", "on_error")
 def source_kind(path: Path) -> str:
     """The source kind of ``path`` (``UsageError`` when it is none of them)."""
     import re
+
+    from .array_files import IDX_ROLES
 
     if path.is_dir():
         idx = re.compile("|".join(IDX_ROLES.values()))
