@@ -145,7 +145,8 @@ def decode_image(path: str | os.PathLike[str], options: DecodeOptions) -> Decode
     with _open(path) as im:
         try:
             im.seek(0)
-            im = ImageOps.exif_transpose(im)
+            if im.getexif().get(0x0112, 1) != 1:  # only then: exif_transpose copies
+                im = ImageOps.exif_transpose(im)
             size = im.size
             if size != (options.width, options.height) and options.resize is None:
                 raise ImageProblem("size", (
