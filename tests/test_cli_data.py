@@ -187,3 +187,53 @@ def test_evaluate_spec_weights_uses_the_runs_data_folder(monkeypatch, tmp_path, 
     assert f"Data: {folder}; test set: 7 images" in capsys.readouterr().out
     np.testing.assert_array_equal(RunDirectory.open(out).config.data_record().class_names,
                                   [str(i) for i in range(10)])
+
+
+def test_other_data_on_the_command_line(project, capsys, tmp_path):
+    code, out = _train(project)
+    assert code == 0
+    moved = tmp_path / "moved"
+    (project / "tree").rename(moved)  # the data moved: tell evaluate and --resume where
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["evaluate", str(out), "--data", str(moved), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["total"] == 9
+    assert main(["train", "--resume", str(out), "--iterations", "14", "--data", str(moved),
+                 "--no-progress"]) == 0
+    assert f"(from folder {moved} (test/, train/))" in capsys.readouterr().out
+    assert f"path: {moved}" in (out / "spec.yaml").read_text()  # the run now records it
+    assert main(["evaluate", str(out)]) == 0
+    assert main(["predict", str(out), str(moved / "test"), "--background", "red"]) == 2
+    assert "black, white or #rrggbb" in capsys.readouterr().err
+    assert main(["evaluate", str(out), "--data", str(moved), "--dataset", "mnist"]) == 2
+
+
+def test_normalisation_is_recorded_and_predict_agrees_with_evaluate(project, capsys):
+    spec = project / "tiny.yaml"
+    spec.write_text(SPEC + "  normalize: {kind: per_channel}\n")
+    code, out = _train(project)
+    assert code == 0
+    pre = RunDirectory.open(out).config.data_record().preprocessing
+    assert pre["scale"] == "1/255" and len(pre["mean"]) == 1 and pre["std"][0] > 0
+    assert "Preprocessing: x = (pixel / 255 - mean) / std per channel" in capsys.readouterr().out
+    assert main(["evaluate", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(out), str(project / "tree" / "test"), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)  # the test folder in the test set's order
+    truth = [["ant", "bee", "cat"].index(r["path"].split("/")[-2]) for r in records]
+    wrong = [i for i, (r, t) in enumerate(zip(records, truth)) if r["class"] != t]
+    assert wrong == result["misclassified"]
+    assert main(["predict", str(spec), str(project / "tree" / "test"), "--weights",
+                 str(out / "weights.safetensors")]) == 0  # the run, found from its weights
+    capsys.readouterr()
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    assert main(["export", str(out), "--format", "onnx"]) == 0
+    assert "input: NHWC float32, x = (pixel / 255 - mean) / std per channel" in \
+        capsys.readouterr().out
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert json.loads(props["convspec.class_names"]) == ["ant", "bee", "cat"]
+    assert json.loads(props["convspec.preprocessing"])["mean"] == pre["mean"]
