@@ -237,3 +237,18 @@ def test_normalisation_is_recorded_and_predict_agrees_with_evaluate(project, cap
     props = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
     assert json.loads(props["convspec.class_names"]) == ["ant", "bee", "cat"]
     assert json.loads(props["convspec.preprocessing"])["mean"] == pre["mean"]
+
+
+def test_validate_with_data_imports_no_numpy_or_framework(project, tmp_path):
+    x, y = grey(6, classes=3)
+    write_idx(tmp_path / "idx", (x, y), (x, y))
+    np.savez(tmp_path / "d.npz", x_train=x, y_train=y)
+    spec = str(project / "tiny.yaml")
+    code = ("import sys; from convspec.cli import main\n"
+            f"codes = [main(['validate', {spec!r}]), main(['validate', {spec!r}, '--data', "
+            f"{str(tmp_path / 'idx')!r}]), main(['validate', {spec!r}, '--data', "
+            f"{str(tmp_path / 'd.npz')!r}])]\n"
+            "print(codes, sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'torch', "
+            "'tensorflow'}))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "[0, 0, 0] []", result.stderr

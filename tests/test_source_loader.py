@@ -138,3 +138,16 @@ def test_each_load_is_checked_against_the_spec(layouts, tmp_path):
     (tmp_path / "two" / "empty").mkdir()
     with pytest.raises(DataError, match="class folder .*empty holds no images"):
         load_data(spec_for(f"{{kind: folder, path: {tmp_path / 'two'}}}"))
+
+
+def test_idx_prefix_and_transposed_images(tmp_path):
+    x, y = grey(9, classes=3, size=(6, 8))  # stored transposed, as EMNIST does
+    write_idx(tmp_path / "emnist", (x, y), (x[:3], y[:3]), prefix="emnist-letters-")
+    write_idx(tmp_path / "emnist", (x, y), (x, y), prefix="emnist-digits-")
+    data = load_data(spec_for(f"{{kind: idx, path: {tmp_path / 'emnist'}, prefix: "
+                              f"emnist-letters-, transpose: true}}"))
+    assert data.image_shape == (8, 6, 1) and len(data.test) == 3
+    np.testing.assert_array_equal(data.test.images.stored_rows(slice(None))[..., 0],
+                                  x[:3].transpose(0, 2, 1))
+    with pytest.raises(DataError, match="several files could be the train images"):
+        load_data(spec_for(f"{{kind: idx, path: {tmp_path / 'emnist'}}}"))
