@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from .architecture import architecture_metadata, check_architecture
 from .errors import WeightsError
 from .specification import Spec, load_spec
 from .weights import check_weights, load_weights, read_weights
@@ -132,7 +133,7 @@ def save_checkpoint(run_dir: Path, spec: Spec, ckpt: Checkpoint) -> Path:
     arrays["sampler/order"] = np.ascontiguousarray(ckpt.sampler["order"], dtype=np.int64)
     meta = {
         "format": CHECKPOINT_FORMAT,
-        "architecture_hash": spec.architecture_hash(),
+        **architecture_metadata(spec),
         "iteration": str(ckpt.iteration),
         "elapsed": repr(ckpt.elapsed),
         "sampler": json.dumps({k: v for k, v in ckpt.sampler.items() if k != "order"}),
@@ -156,8 +157,6 @@ def load_checkpoint(run_dir: Path, spec: Spec) -> Checkpoint:
             arrays = {k: f.get_tensor(k) for k in f.keys()}
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError("not a convspec checkpoint")
-        if meta.get("architecture_hash") != spec.architecture_hash():
-            raise ValueError("it was made for a different network")
         sampler = json.loads(meta["sampler"])
         sampler["order"] = arrays.pop("sampler/order")
         ckpt = Checkpoint(
@@ -169,6 +168,7 @@ def load_checkpoint(run_dir: Path, spec: Spec) -> Checkpoint:
         )
     except Exception as exc:
         raise WeightsError(f"{path}: cannot resume from this checkpoint ({exc})") from None
+    check_architecture(meta, spec, str(path), "the checkpoint")
     check_weights(spec, ckpt.weights, str(path))
     return ckpt
 
