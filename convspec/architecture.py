@@ -35,7 +35,8 @@ def fingerprint(spec: Spec) -> dict[str, Any]:
     layers = []
     for layer, row in zip(spec.layers, spec.table.rows, strict=True):
         entry = layer.resolved(row.pads)
-        entry["weights"] = {name: list(slot.shape) for name, slot in row.weights.items()}
+        # [name, shape] pairs: a list keeps the canonical order through sorted-key JSON
+        entry["weights"] = [[name, list(slot.shape)] for name, slot in row.weights.items()]
         layers.append(entry)
     return {"input": list(spec.table.input), "classes": spec.classes, "layers": layers}
 
@@ -92,7 +93,9 @@ def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
     if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
-        return "x".join(map(str, value))
+        return "x".join(map(str, value))  # a shape
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(value) or "none"  # weight names
     return json.dumps(value)
 
 
@@ -113,9 +116,9 @@ def first_difference(stored: Mapping[str, Any], current: Mapping[str, Any],
         for field in [*b, *(k for k in a if k not in b)]:
             if field != "weights" and a.get(field) != b.get(field):
                 return f"{where} {field}", a.get(field), b.get(field)
-        wa, wb = a.get("weights", {}), b.get("weights", {})
+        wa, wb = dict(a.get("weights", [])), dict(b.get("weights", []))
         if list(wa) != list(wb):
-            return f"{where} weights", ", ".join(wa) or "none", ", ".join(wb) or "none"
+            return f"{where} weight names", list(wa), list(wb)
         for name in wb:
             if wa[name] != wb[name]:
                 return f"{where} weight {name} shape", wa[name], wb[name]
@@ -143,5 +146,6 @@ def check_architecture(meta: Mapping[str, str], spec: Spec, source: str,
     difference = first_difference(stored, fingerprint(spec), names)
     if difference is not None:
         field, old, new = difference
-        raise WeightsError(f"{source} was trained for a different network: {field} is "
+        verb = "are" if field.endswith("names") else "is"
+        raise WeightsError(f"{source} was trained for a different network: {field} {verb} "
                            f"{_show(old)} in {what}, {_show(new)} in spec {spec.name!r}")

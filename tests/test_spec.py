@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from convspec.errors import SpecError
 from convspec.specification import LAYER_KINDS, Spec, load_spec, loads_spec, validate_spec
@@ -123,6 +125,32 @@ def test_duplicate_names_are_reported_at_the_second_use():
     assert error.items[0].path == "layers[1].tanh.name"
     assert "duplicate layer name 'act' (also layers[0])" in error.items[0].message
     assert "duplicate layer name 'act' (also layers[0])" in error.items[1].message
+
+
+TWO_DENSE = {"name": "x", "input": {"height": 2, "width": 2, "channels": 1}, "classes": 2,
+             "layers": [{"kind": "flatten"}, {"kind": "dense", "units": 3},
+                        {"kind": "dense", "units": 2}]}
+
+
+@pytest.mark.parametrize("build", [Spec.model_validate, lambda data: Spec(**data),
+                                   lambda data: Spec.model_validate_json(json.dumps(data))],
+                         ids=["model_validate", "constructor", "model_validate_json"])
+def test_every_spec_has_its_names_however_it_is_built(build):
+    from convspec.weights import weight_shapes
+
+    spec = build(copy.deepcopy(TWO_DENSE))
+    assert [layer.name for layer in spec.layers] == ["flatten1", "fc1", "fc2"]
+    assert list(weight_shapes(spec)) == ["fc1/kernel", "fc1/bias", "fc2/kernel", "fc2/bias"]
+
+
+def test_duplicate_names_are_refused_by_the_model_itself():
+    data = copy.deepcopy(TWO_DENSE)
+    data["layers"][1]["name"] = data["layers"][2]["name"] = "hidden"
+    with pytest.raises(ValidationError) as info:
+        Spec.model_validate(data)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("layers", 2, "dense", "name")
+    assert "duplicate layer name 'hidden' (also layers[1])" in error["msg"]
 
 
 def test_user_name_equal_to_an_automatic_one_is_not_a_duplicate():
@@ -374,7 +402,7 @@ MNIST = ROOT / "specs" / "mnist.yaml"
 
 def test_architecture_hash_is_stable():
     spec = load_spec(MNIST)
-    assert spec.architecture_hash() == "0bd1479c58779e16"
+    assert spec.architecture_hash() == "f4286bc937d7aa3b"
     assert load_spec(MNIST).architecture_hash() == spec.architecture_hash()
     assert len(spec.architecture_hash()) == 16
 
