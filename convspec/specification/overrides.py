@@ -59,7 +59,7 @@ def _assign(data: dict[str, Any], path: Loc, value: Any) -> str | None:
                         f"{render_loc(path[:depth])} has {len(node)} entries")
         elif not isinstance(node, dict):
             return f"{render_loc(path[:depth])} is not a mapping"
-        elif not last and not isinstance(node.get(part), (dict, list)):
+        elif not last and node.get(part) is None:
             node[part] = {}
         if last:
             node[part] = value
