@@ -1,14 +1,11 @@
 """The spec as an ``nn.Module``: NCHW inside, one submodule per layer, TensorFlow numerics.
 
 Everything runs in torch's native layout (the fast path); canonical layouts exist only at
-the edge. Each canonical weight name maps to a ``Slot``: the tensor that holds it plus the
-exact (bit-preserving) conversion between its canonical and torch layouts:
-
-* conv kernels: canonical HWIO <-> torch OIHW;
-* flatten: torch flattens NCHW in C, H, W order, canonical order is H, W, C. Instead of
-  permuting activations every step, the rows of the first dense kernel after a flatten (and
-  the parameters of any batch norm between the two) are stored permuted, so the forward pass
-  never reorders anything; ``Net.out_perm`` tells the edge how to reorder flat outputs.
+the edge (``layout.py``: each canonical weight name maps to a ``Slot``). Torch flattens NCHW
+in C, H, W order, the canonical order is H, W, C: instead of permuting activations every step,
+the rows of the first dense kernel after a flatten (and the parameters of any batch norm
+between the two) are stored permuted (``Op.flat_order``), so the forward pass never reorders
+anything; ``Net.out_perm`` tells the edge how to reorder flat outputs.
 
 Padding amounts always come from the shape table (``row.pads``), never recomputed here, and so
 do the weights: each module holds its layer's declared slots (``row.slots``) in declared order
@@ -20,7 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +27,7 @@ from torch import nn
 
 from ...shapes import LayerShape
 from ...specification import Spec
+from .layout import HWIO_TO_OIHW, FlatOrder, Slot, flatten_perm
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -74,10 +72,6 @@ def split_pads(pads: Pads, limit: tuple[int, int] | None = None
                                                               and left <= limit[1])):
         return None, (top, left)
     return (left, right, top, bottom), (0, 0)
-
-
-FlatOrder = np.ndarray | None  # canonical flat index -> torch flat index; None: the same
-HWIO_TO_OIHW = (3, 2, 0, 1)
 
 
 class Op(nn.Module):
@@ -250,42 +244,6 @@ LAYERS: dict[str, type[Op]] = {
     "batchnorm": BatchNorm, "dropout": Dropout, "flatten": Flatten,
     **dict.fromkeys(ACTIVATIONS, Activation),
 }
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Where one canonical weight lives in the module, and how its layout differs.
-
-    The tensor is looked up on every use: ``Module.to`` replaces buffers by new tensors.
-    """
-
-    module: nn.Module
-    attr: str
-    conv: bool = False  # OIHW here, HWIO canonical
-    perm: np.ndarray | None = None  # rows: canonical = torch[perm]
-    inverse: np.ndarray | None = field(default=None, repr=False)  # torch = canonical[inverse]
-
-    @property
-    def tensor(self) -> torch.Tensor:
-        return getattr(self.module, self.attr)
-
-    def to_canonical(self, array: np.ndarray) -> np.ndarray:
-        if self.conv:
-            return array.transpose(2, 3, 1, 0)
-        return array if self.perm is None else array[self.perm]
-
-    def from_canonical(self, array: np.ndarray) -> np.ndarray:
-        if self.conv:
-            return array.transpose(HWIO_TO_OIHW)
-        return array if self.inverse is None else array[self.inverse]
-
-
-def flatten_perm(shape: tuple[int, ...]) -> np.ndarray | None:
-    """Canonical (H, W, C) flat index -> torch (C, H, W) flat index; None when identical."""
-    h, w, c = shape
-    if c == 1 or h * w == 1:
-        return None
-    return np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
 
 def _module_key(name: str, taken: nn.ModuleDict) -> str:
