@@ -78,10 +78,10 @@ def _dense(layer: Any, row: LayerShape, x: np.ndarray, kernel: np.ndarray,
     return _activate(layer, y if bias is None else y + bias)
 
 
-def _batchnorm(layer: Any, row: LayerShape, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
-               mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    scale = gamma / np.sqrt(variance.astype(np.float64) + layer.epsilon)
-    return (x - mean) * scale + beta
+def _batchnorm(layer: Any, row: LayerShape, x: np.ndarray, scale: np.ndarray,
+               offset: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    factor = scale / np.sqrt(variance.astype(np.float64) + layer.epsilon)
+    return (x - mean) * factor + offset
 
 
 def _identity(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:

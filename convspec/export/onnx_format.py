@@ -126,9 +126,9 @@ def _dense(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, kernel: Wei
     return g.activation(act, y, out)
 
 
-def _batchnorm(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, gamma: Weight,
-               beta: Weight, mean: Weight, variance: Weight) -> str:
-    inputs = [x] + [g.const(*weight) for weight in (gamma, beta, mean, variance)]
+def _batchnorm(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, scale: Weight,
+               bias: Weight, mean: Weight, var: Weight) -> str:
+    inputs = [x] + [g.const(*weight) for weight in (scale, bias, mean, var)]
     return g.op("BatchNormalization", inputs, out, epsilon=float(layer.epsilon))
 
 

@@ -1,6 +1,6 @@
 """Pooling kinds (Keras ``layers/pooling``): maxpool and avgpool."""
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -37,7 +37,7 @@ class Pooling(BaseLayer):
         (h, w), pads = window_output(shape, padding, self.size, self.strides, (1, 1), "window")
         return LayerOutput((h, w, shape[2]), 0, pads)
 
-    def resolved(self, pads: Pads | None) -> dict:
+    def resolved(self, pads: Pads | None) -> dict[str, Any]:
         return {**super().resolved(pads), "stride": list(self.strides)}
 
 

@@ -165,6 +165,14 @@ class Spec(_Strict):
 
         return compute_table(self)
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> "Spec":
+        """pydantic's copy; with ``update``, the copy's shape table is computed afresh."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy.__dict__.pop("table", None)
+        return copy
+
     def override(self, changes: Mapping[str, Any], *, source: str = "command line") -> "Spec":
         """A new validated spec (shapes included) with ``changes`` applied.
 

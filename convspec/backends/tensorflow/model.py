@@ -177,19 +177,19 @@ def _dense(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Var
     return activation(layer.activation_layer, y)
 
 
-def _batchnorm(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, gamma: tf.Variable,
-               beta: tf.Variable, mean: tf.Variable, variance: tf.Variable) -> tf.Tensor:
+def _batchnorm(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, scale: tf.Variable,
+               offset: tf.Variable, averages: tf.Variable, variances: tf.Variable) -> tf.Tensor:
     """Keras semantics: batch mean and biased variance in training (also used for the moving
-    update, applied by the caller), moving statistics in evaluation; float32 statistics
-    whatever the compute type."""
+    update of ``averages`` / ``variances``, applied by the caller), the moving statistics in
+    evaluation; float32 statistics whatever the compute type."""
     dtype, x = x.dtype, tf.cast(x, tf.float32)
-    moving_mean, moving_variance = mean, variance
+    mean, variance = averages, variances
     if call.training:
         mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
         m = layer.momentum
-        call.out.updates.append((moving_mean, moving_mean * m + mean * (1.0 - m)))
-        call.out.updates.append((moving_variance, moving_variance * m + variance * (1.0 - m)))
-    return tf.cast(tf.nn.batch_normalization(x, mean, variance, beta, gamma, layer.epsilon),
+        call.out.updates.append((averages, averages * m + mean * (1.0 - m)))
+        call.out.updates.append((variances, variances * m + variance * (1.0 - m)))
+    return tf.cast(tf.nn.batch_normalization(x, mean, variance, offset, scale, layer.epsilon),
                    dtype)
 
 
