@@ -30,16 +30,17 @@ class Checkpoint:
     elapsed: float
 
 
-def encode(ckpt: Checkpoint, architecture_hash: str) -> tuple[dict[str, np.ndarray],
-                                                              dict[str, str]]:
-    """(arrays, metadata) for ``safetensors`` of a checkpoint of the given architecture."""
+def encode(ckpt: Checkpoint, architecture: Mapping[str, str]) -> tuple[dict[str, np.ndarray],
+                                                                       dict[str, str]]:
+    """(arrays, metadata) for ``safetensors`` of a checkpoint; ``architecture`` is the
+    metadata that ties it to its network (``convspec.architecture.architecture_metadata``)."""
     # np.array(..., order="C") keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
     arrays = {f"weights/{k}": np.array(v, order="C") for k, v in ckpt.weights.items()}
     arrays |= {f"optimizer/{k}": np.array(v, order="C") for k, v in ckpt.optimizer.items()}
     arrays["sampler/order"] = np.ascontiguousarray(ckpt.sampler["order"], dtype=np.int64)
     meta = {
         "format": CHECKPOINT_FORMAT,
-        "architecture_hash": architecture_hash,
+        **architecture,
         "iteration": str(ckpt.iteration),
         "elapsed": repr(ckpt.elapsed),
         "sampler": json.dumps({k: v for k, v in ckpt.sampler.items() if k != "order"}),
@@ -47,14 +48,11 @@ def encode(ckpt: Checkpoint, architecture_hash: str) -> tuple[dict[str, np.ndarr
     return arrays, meta
 
 
-def decode(arrays: dict[str, np.ndarray], meta: Mapping[str, str],
-           architecture_hash: str) -> Checkpoint:
+def decode(arrays: dict[str, np.ndarray], meta: Mapping[str, str]) -> Checkpoint:
     """The checkpoint in (arrays, metadata); ``ValueError`` / ``KeyError`` when it is not a
-    convspec checkpoint or was made for another architecture."""
+    convspec checkpoint. Whether it fits a network is ``check_architecture``'s question."""
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError("not a convspec checkpoint")
-    if meta.get("architecture_hash") != architecture_hash:
-        raise ValueError("it was made for a different network")
     arrays = dict(arrays)
     sampler = json.loads(meta["sampler"])
     sampler["order"] = arrays.pop("sampler/order")

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint
+from .architecture import architecture_metadata, check_architecture
 from .atomic_files import atomic_write, atomic_write_text
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint
 from .errors import RunDirectoryError, UsageError, WeightsError
@@ -189,7 +190,7 @@ class RunDirectory:
         from safetensors.numpy import save_file
 
         check_weights(spec, ckpt.weights)
-        arrays, meta = checkpoint.encode(ckpt, spec.architecture_hash())
+        arrays, meta = checkpoint.encode(ckpt, architecture_metadata(spec))
         path = self.path / CHECKPOINT_FILE
         atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
         return path
@@ -258,9 +259,10 @@ def read_checkpoint(path: Path, spec: Spec) -> Checkpoint:
         with safe_open(str(path), framework="numpy") as f:
             meta = dict(f.metadata() or {})
             arrays = {k: f.get_tensor(k) for k in f.keys()}
-        ckpt = checkpoint.decode(arrays, meta, spec.architecture_hash())
+        ckpt = checkpoint.decode(arrays, meta)
     except Exception as exc:
         raise WeightsError(f"{path}: cannot resume from this checkpoint ({exc})") from None
+    check_architecture(meta, spec, str(path), "the checkpoint")
     check_weights(spec, ckpt.weights, str(path))
     return ckpt
 

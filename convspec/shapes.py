@@ -1,8 +1,10 @@
 """Framework-free shape inference: pure tuple arithmetic, TensorFlow padding semantics.
 
-This is the only place that computes output sizes and padding amounts; backends read the
-padding they need from the table (``LayerShape.pads``) and tests compare what each backend
-builds against it.
+Each layer kind's shape rule is declared with it (``convspec.layers``: ``compute_output_shape``
+and ``build``); the window arithmetic those rules delegate to lives here, the only place that
+computes output sizes and padding amounts. The table is computed once per spec and cached on
+it (``Spec.table``); backends read the padding they need (``LayerShape.pads``) and the weight
+slots (``LayerShape.slots``) from it, and tests compare what each backend builds against it.
 
 SAME:  out = ceil(in / stride), total padding = max((out - 1) * stride + k_eff - in, 0),
        with the smaller half before (top/left) and the larger after (bottom/right).
@@ -13,10 +15,13 @@ where k_eff = (k - 1) * dilation + 1.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConvspecError
+
+if TYPE_CHECKING:
+    from .layers import WeightSlot
 
 Shape = tuple[int, ...]
 
@@ -43,6 +48,17 @@ class LayerShape:
     params: int
     macs: int
     pads: tuple[tuple[int, int], tuple[int, int]] | None = None  # ((top, bottom), (left, right))
+    slots: tuple[WeightSlot, ...] = ()  # the layer's declared weights, in canonical order
+
+    @property
+    def weights(self) -> dict[str, WeightSlot]:
+        """Canonical weight name (``<layer>/<slot>``) -> slot, in the declared order."""
+        return {weight_name(self.name, slot.name): slot for slot in self.slots}
+
+
+def weight_name(layer: str, slot: str) -> str:
+    """The canonical name of a layer's weight slot: ``conv1/kernel``, ``bn1/moving_mean``."""
+    return f"{layer}/{slot}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,21 @@ class ShapeTable:
     @property
     def params(self) -> int:
         return sum(r.params for r in self.rows)
+
+    @property
+    def trainable_params(self) -> int:
+        """Scalars the optimizer updates (Keras's "Trainable params")."""
+        return sum(s.size for r in self.rows for s in r.slots if s.trainable)
+
+    @property
+    def non_trainable_params(self) -> int:
+        """Scalars held but not trained, e.g. batch-norm moving statistics."""
+        return sum(s.size for r in self.rows for s in r.slots if not s.trainable)
+
+    @property
+    def weights(self) -> dict[str, WeightSlot]:
+        """Every canonical weight name -> its slot, in layer order."""
+        return {name: slot for row in self.rows for name, slot in row.weights.items()}
 
     @property
     def macs(self) -> int:
@@ -73,11 +104,14 @@ class ShapeTable:
         return {
             "input": list(self.input),
             "layers": [
-                {**asdict(r), "input": list(r.input), "output": list(r.output),
+                {"index": r.index, "name": r.name, "kind": r.kind, "input": list(r.input),
+                 "output": list(r.output), "params": r.params, "macs": r.macs,
                  "pads": [list(p) for p in r.pads] if r.pads is not None else None}
                 for r in self.rows
             ],
             "params": self.params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
             "macs": self.macs,
             "flops": self.flops,
         }
@@ -106,20 +140,22 @@ def output_size(size: int, kernel: int, stride: int, padding: str | int,
     return ((padded - k) // stride + 1 if padded >= k else 0), padding, padding
 
 
-def _spatial(layer: Any, shape: Shape, kernel: tuple[int, int], stride: tuple[int, int],
-             dilation: tuple[int, int], what: str) -> tuple[Shape, tuple]:
+def spatial_input(kind: str, shape: Shape) -> Shape:
+    """``shape`` if it is HxWxC; else the ValueError a window layer after flatten gets."""
     if len(shape) != 3:
         raise ValueError(
-            f"{layer.kind} needs an HxWxC input but gets a flat vector of {shape[0]}; "
+            f"{kind} needs an HxWxC input but gets a flat vector of {shape[0]}; "
             f"convolution and pooling layers must come before flatten"
         )
-    padding = layer.padding
-    if what == "window" and not isinstance(padding, str) and \
-            any(p >= k for p, k in zip(padding, kernel)):
-        raise ValueError(
-            f"pooling padding {list(padding)} must be smaller than the window "
-            f"{format_shape(kernel)}, or some windows would hold only padding"
-        )
+    return shape
+
+
+def window_output(shape: Shape, padding: str | tuple[int, int], kernel: tuple[int, int],
+                  stride: tuple[int, int], dilation: tuple[int, int],
+                  what: str) -> tuple[tuple[int, int], tuple[tuple[int, int], tuple[int, int]]]:
+    """((out height, out width), ((top, bottom), (left, right)) pads) of a window sliding
+    over the HxWxC ``shape``; ValueError when the output would be empty. ``what`` names the
+    window in that message (``kernel`` or ``window``)."""
     outs, pads = [], []
     for axis in (0, 1):
         pad = padding if isinstance(padding, str) else padding[axis]
@@ -134,53 +170,35 @@ def _spatial(layer: Any, shape: Shape, kernel: tuple[int, int], stride: tuple[in
             f"with padding {_pad_text(padding)}; the output would be empty. "
             f"Use padding 'same', a smaller {what}, or remove a downsampling layer before it"
         )
-    return (outs[0], outs[1], shape[2] if what == "window" else layer.filters), tuple(pads)
+    return (outs[0], outs[1]), (pads[0], pads[1])
 
 
 def _pad_text(padding: Any) -> str:
     return repr(padding) if isinstance(padding, str) else f"{list(padding)}"
 
 
-def _layer_shape(layer: Any, shape: Shape) -> tuple[Shape, int, int, tuple | None]:
-    """(output shape, params, MACs, pads) of one layer, or ValueError with the reason."""
-    kind = layer.kind
-    if kind == "conv2d":
-        out, pads = _spatial(layer, shape, layer.kernel, layer.stride, layer.dilation, "kernel")
-        kh, kw = layer.kernel
-        fan = kh * kw * shape[2]
-        params = fan * layer.filters + (layer.filters if layer.bias else 0)
-        return out, params, out[0] * out[1] * out[2] * fan, pads
-    if kind in ("maxpool", "avgpool"):
-        out, pads = _spatial(layer, shape, layer.size, layer.strides, (1, 1), "window")
-        return out, 0, 0, pads
-    if kind == "flatten":
-        if len(shape) != 3:
-            raise ValueError(f"flatten needs an HxWxC input but gets a flat vector of "
-                             f"{shape[0]}; the input is already flat (flatten appears twice?)")
-        return (shape[0] * shape[1] * shape[2],), 0, 0, None
-    if kind == "dense":
-        if len(shape) != 1:
-            raise ValueError(f"dense needs a flat input but gets {format_shape(shape)}; "
-                             f"add '- kind: flatten' before it")
-        params = shape[0] * layer.units + (layer.units if layer.bias else 0)
-        return (layer.units,), params, shape[0] * layer.units, None
-    if kind == "batchnorm":
-        return shape, 4 * shape[-1], 0, None  # gamma, beta, moving mean, moving variance
-    return shape, 0, 0, None  # activations and dropout keep the shape
-
-
 def infer_shapes(spec: Any) -> ShapeTable:
-    """Per-layer output shapes, parameter counts and MACs; ShapeError at the first bad layer."""
+    """Per-layer output shapes, parameter counts and MACs; ShapeError at the first bad layer.
+
+    The table of a ``Spec`` is computed once and kept on it (``spec.table``)."""
+    return spec.table
+
+
+def compute_table(spec: Any) -> ShapeTable:
+    """The shape table of ``spec``, computed from each layer's declaration (what
+    ``Spec.table`` caches); ShapeError, with the rows so far, at the first bad layer."""
     shape: Shape = (spec.input.height, spec.input.width, spec.input.channels)
     table = ShapeTable(input=shape)
     for index, layer in enumerate(spec.layers):
         try:
-            out, params, macs, pads = _layer_shape(layer, shape)
+            out = layer.compute_output_shape((shape,))
+            slots = layer.build((shape,))
         except ValueError as exc:
             raise ShapeError(index, str(exc), list(table.rows)) from None
-        table.rows.append(LayerShape(index, layer.name or layer.kind, layer.kind, shape, out,
-                                     params, macs, pads))
-        shape = out
+        table.rows.append(LayerShape(index, layer.name or layer.kind, layer.kind, shape,
+                                     out.shape, sum(s.size for s in slots), out.macs, out.pads,
+                                     slots))
+        shape = out.shape
     _check_classifier_end(spec, table)
     return table
 

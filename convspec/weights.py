@@ -1,53 +1,41 @@
 """The canonical, framework-neutral weights: names, shapes, initialisation, files.
 
 Layout is the TensorFlow tutorial's: conv kernels HWIO, dense kernels (inputs, units) with
-the inputs of the first dense layer after a flatten in H, W, C order. Files are safetensors
-(never pickle) carrying the spec's architecture hash, so weights cannot be loaded into a
-network they were not made for. Initialisation happens here, once, in NumPy, so every
-backend starts from identical numbers.
+the inputs of the first dense layer after a flatten in H, W, C order. Names, shapes,
+trainability and initialisers are each layer's declared weight slots (``convspec.layers``,
+read from the shape table). Files are safetensors (never pickle) carrying the network's
+fingerprint (``convspec.architecture``), so weights cannot be loaded into a network they were
+not made for. Initialisation happens here, once, in NumPy, so every backend starts from
+identical numbers.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .architecture import architecture_metadata, check_architecture
 from .errors import WeightsError
-from .shapes import infer_shapes
 from .specification import Spec
 
 FORMAT = "convspec-weights/1"
-TRAINABLE = ("kernel", "bias", "gamma", "beta")
 
 
 def weight_shapes(spec: Spec) -> dict[str, tuple[int, ...]]:
     """Canonical name -> shape, in layer order."""
-    shapes: dict[str, tuple[int, ...]] = {}
-    for row, layer in zip(infer_shapes(spec).rows, spec.layers):
-        if layer.kind == "conv2d":
-            kh, kw = layer.kernel
-            shapes[f"{row.name}/kernel"] = (kh, kw, row.input[-1], layer.filters)
-            if layer.bias:
-                shapes[f"{row.name}/bias"] = (layer.filters,)
-        elif layer.kind == "dense":
-            shapes[f"{row.name}/kernel"] = (row.input[0], layer.units)
-            if layer.bias:
-                shapes[f"{row.name}/bias"] = (layer.units,)
-        elif layer.kind == "batchnorm":
-            for slot in ("gamma", "beta", "moving_mean", "moving_variance"):
-                shapes[f"{row.name}/{slot}"] = (row.output[-1],)
-    return shapes
+    return {name: slot.shape for name, slot in spec.table.weights.items()}
 
 
-def is_trainable(name: str) -> bool:
-    return name.rsplit("/", 1)[-1] in TRAINABLE
+def trainable_names(spec: Spec) -> list[str]:
+    """Canonical names of the weights the optimizer updates, in layer order (batch-norm
+    moving statistics are held but not trained)."""
+    return [name for name, slot in spec.table.weights.items() if slot.trainable]
 
 
 def truncated_normal(rng: np.random.Generator, shape: tuple[int, ...], mean: float,
@@ -79,6 +67,19 @@ def _kernel(rng: np.random.Generator, shape: tuple[int, ...], init: Any) -> np.n
     return truncated_normal(rng, shape, 0.0, math.sqrt(2.0 / fan_in) / 0.87962566103423978)
 
 
+def _bias(shape: tuple[int, ...], init: Any) -> np.ndarray:
+    return np.full(shape, init.value if init.kind == "constant" else 0.0)
+
+
+# A slot's declared initialiser -> its initial value (rng: the tensor's own stream).
+INITIALIZERS: dict[str, Callable[[np.random.Generator, tuple[int, ...], Any], np.ndarray]] = {
+    "weights": lambda rng, shape, init: _kernel(rng, shape, init.weights),
+    "biases": lambda rng, shape, init: _bias(shape, init.biases),
+    "ones": lambda rng, shape, init: np.ones(shape),
+    "zeros": lambda rng, shape, init: np.zeros(shape),
+}
+
+
 def init_weights(spec: Spec, seed: int | None = None) -> dict[str, np.ndarray]:
     """Initial canonical weights from the spec's ``init`` and ``seed`` (default train.seed).
 
@@ -87,18 +88,9 @@ def init_weights(spec: Spec, seed: int | None = None) -> dict[str, np.ndarray]:
     """
     seed = spec.train.seed if seed is None else seed
     weights = {}
-    for name, shape in weight_shapes(spec).items():
+    for name, slot in spec.table.weights.items():
         rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-        slot = name.rsplit("/", 1)[-1]
-        if slot == "kernel":
-            value = _kernel(rng, shape, spec.init.weights)
-        elif slot == "bias":
-            b = spec.init.biases
-            value = np.full(shape, b.value if b.kind == "constant" else 0.0)
-        elif slot in ("gamma", "moving_variance"):
-            value = np.ones(shape)
-        else:
-            value = np.zeros(shape)
+        value = INITIALIZERS[slot.init](rng, slot.shape, spec.init)
         weights[name] = np.ascontiguousarray(value, dtype=np.float32)
     return weights
 
@@ -143,9 +135,8 @@ def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray]
     check_weights(spec, weights)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "spec_name": spec.name,
-            "architecture_hash": spec.architecture_hash(),
-            "architecture": json.dumps(spec.architecture(), sort_keys=True), **(metadata or {})}
+    meta = {"format": FORMAT, "spec_name": spec.name, **architecture_metadata(spec),
+            **(metadata or {})}
     tmp = path.with_name(f".{path.name}.tmp")
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
     save_file(arrays, str(tmp), metadata=meta)
@@ -172,13 +163,9 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], d
 
 
 def load_weights(path: str | os.PathLike[str], spec: Spec) -> dict[str, np.ndarray]:
-    """Weights from ``path``, checked to have been made for ``spec``'s architecture."""
+    """Weights from ``path``, checked to have been made for ``spec``'s network (the same
+    architecture, however either spec spells it: ``convspec.architecture``)."""
     arrays, meta = read_weights(path)
-    if meta.get("architecture_hash") != spec.architecture_hash():
-        raise WeightsError(
-            f"{path} was made for a different network (spec {meta.get('spec_name')!r}, "
-            f"architecture {meta.get('architecture_hash')}) than {spec.name!r} "
-            f"(architecture {spec.architecture_hash()}); use the spec it was trained with"
-        )
+    check_architecture(meta, spec, str(path), "the weights file")
     check_weights(spec, arrays, str(path))
     return arrays

@@ -16,7 +16,7 @@ from convspec.backends import get_backend, is_available
 from convspec.backends.reference import ReferenceModel
 from convspec.errors import BackendError, WeightsError
 from convspec.specification import load_spec, loads_spec
-from convspec.weights import init_weights, is_trainable
+from convspec.weights import init_weights, trainable_names
 
 AWKWARD = """
 name: awkward
@@ -156,7 +156,7 @@ def test_optimizer_and_batchnorm_follow_the_registry_rules(tf_backend, optimizer
     spec = with_optimizer(AWKWARD, optimizer)
     cfg = spec.train.optimizer
     model = tf_backend.compile(spec)
-    names = [n for n in init_weights(spec) if is_trainable(n)]
+    names = trainable_names(spec)
     slots = {n: {s: 0.0 for s in ("m", "v", "accum")} for n in names}
     for t in range(1, 4):
         x, y = batch(spec, 6, seed=t)

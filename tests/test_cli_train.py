@@ -129,7 +129,10 @@ def test_weights_of_another_architecture_are_refused(tmp_path, capsys):
     require_backend("torch")
     code, out = _train(tmp_path, "torch")
     assert main(["evaluate", str(SPECS / "lenet5.yaml"), "--weights", str(out)]) == 1
-    assert "made for a different network" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1  # one line
+    assert ("weights.safetensors was trained for a different network: layer 0 (c1) filters is "
+            "16 in the weights file, 6 in spec 'lenet5'") in err
 
 
 def test_check_command_compares_every_backend(capsys):

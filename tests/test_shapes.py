@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from convspec.errors import SpecError
@@ -349,6 +350,34 @@ def test_shapes_without_a_locator_gives_a_path_but_no_line():
     (item,) = info.value.items
     assert item.line is None
     assert str(info.value).startswith("x: layers[0].dense (fc1): dense needs a flat input")
+
+
+def test_the_table_is_computed_once_per_spec(monkeypatch):
+    import convspec.shapes as shapes_module
+    from convspec.backends.reference import ReferenceModel
+    from convspec.weights import init_weights, weight_shapes
+
+    calls = []
+    compute = shapes_module.compute_table
+    monkeypatch.setattr(shapes_module, "compute_table", lambda s: calls.append(s) or compute(s))
+    spec = load_spec(ROOT / "specs" / "mnist.yaml")
+    table = spec.table
+    assert infer_shapes(spec) is table and spec.table is table
+    weight_shapes(spec), init_weights(spec), spec.architecture()
+    ReferenceModel(spec).predict(np.zeros((1, 28, 28, 1), np.float32))
+    assert calls == [spec]
+
+
+def test_trainable_and_non_trainable_totals():
+    table = infer_shapes(load_spec(VALID / "dropout_batchnorm.yaml"))
+    stats = sum(r.params // 2 for r in table.rows if r.kind == "batchnorm")
+    assert stats > 0
+    assert (table.trainable_params, table.non_trainable_params) == (table.params - stats, stats)
+    assert infer_shapes(load_spec(ROOT / "specs" / "mnist.yaml")).non_trainable_params == 0
+    d = table.to_dict()
+    assert (d["trainable_params"], d["non_trainable_params"]) == (table.params - stats, stats)
+    assert [name for name in table.weights if name.startswith("bn1/")] == [
+        "bn1/gamma", "bn1/beta", "bn1/moving_mean", "bn1/moving_variance"]
 
 
 # --------------------------------------------------------------------------- output

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from convspec.errors import SpecError
 from convspec.specification import LAYER_KINDS, Spec, load_spec, loads_spec, validate_spec
-from convspec.specification.layers import NAME_PREFIX
 from convspec.specification.load import render_loc
 from convspec.specification.messages import describe, suggest
 
@@ -110,7 +111,10 @@ def test_automatic_names_skip_names_given_by_the_user():
 
 
 def test_every_layer_kind_has_a_name_prefix():
-    assert set(NAME_PREFIX) == set(LAYER_KINDS)
+    from convspec.layers import layer_class
+
+    prefixes = {kind: layer_class(kind).name_prefix for kind in LAYER_KINDS}
+    assert all(isinstance(p, str) and p.isidentifier() for p in prefixes.values()), prefixes
 
 
 def test_duplicate_names_are_reported_at_the_second_use():
@@ -121,6 +125,32 @@ def test_duplicate_names_are_reported_at_the_second_use():
     assert error.items[0].path == "layers[1].tanh.name"
     assert "duplicate layer name 'act' (also layers[0])" in error.items[0].message
     assert "duplicate layer name 'act' (also layers[0])" in error.items[1].message
+
+
+TWO_DENSE = {"name": "x", "input": {"height": 2, "width": 2, "channels": 1}, "classes": 2,
+             "layers": [{"kind": "flatten"}, {"kind": "dense", "units": 3},
+                        {"kind": "dense", "units": 2}]}
+
+
+@pytest.mark.parametrize("build", [Spec.model_validate, lambda data: Spec(**data),
+                                   lambda data: Spec.model_validate_json(json.dumps(data))],
+                         ids=["model_validate", "constructor", "model_validate_json"])
+def test_every_spec_has_its_names_however_it_is_built(build):
+    from convspec.weights import weight_shapes
+
+    spec = build(copy.deepcopy(TWO_DENSE))
+    assert [layer.name for layer in spec.layers] == ["flatten1", "fc1", "fc2"]
+    assert list(weight_shapes(spec)) == ["fc1/kernel", "fc1/bias", "fc2/kernel", "fc2/bias"]
+
+
+def test_duplicate_names_are_refused_by_the_model_itself():
+    data = copy.deepcopy(TWO_DENSE)
+    data["layers"][1]["name"] = data["layers"][2]["name"] = "hidden"
+    with pytest.raises(ValidationError) as info:
+        Spec.model_validate(data)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("layers", 2, "dense", "name")
+    assert "duplicate layer name 'hidden' (also layers[1])" in error["msg"]
 
 
 def test_user_name_equal_to_an_automatic_one_is_not_a_duplicate():
@@ -372,9 +402,15 @@ MNIST = ROOT / "specs" / "mnist.yaml"
 
 def test_architecture_hash_is_stable():
     spec = load_spec(MNIST)
-    assert spec.architecture_hash() == "bce6133852ba5814"
+    assert spec.architecture_hash() == "f4286bc937d7aa3b"
     assert load_spec(MNIST).architecture_hash() == spec.architecture_hash()
     assert len(spec.architecture_hash()) == 16
+
+
+def test_legacy_hash_is_what_earlier_files_store():
+    from convspec.architecture import legacy_hash
+
+    assert legacy_hash(load_spec(MNIST)) == "bce6133852ba5814"
 
 
 def _variant(old: str, new: str) -> Spec:
@@ -393,6 +429,8 @@ def _variant(old: str, new: str) -> Spec:
     ("channels: 1", "channels: 3"),
     ("kind: maxpool, name: pool1", "kind: avgpool, name: pool1"),
     ("{kind: dense, name: fc2, units: 10}", "{kind: dense, name: fc2, units: 10, bias: false}"),
+    # other pads, the same weight shapes (28 -> 26 -> 13 -> 13 -> 7: still 7x7x36)
+    ("filters: 16, kernel: 5, stride: 1, padding: same}", "filters: 16, kernel: 5, padding: 1}"),
 ])
 def test_architecture_hash_changes_with_the_architecture(old, new):
     assert _variant(old, new).architecture_hash() != load_spec(MNIST).architecture_hash()
@@ -411,6 +449,12 @@ def test_architecture_hash_changes_with_the_architecture(old, new):
     ("name: conv1, ", ""),
     ("padding: same}\n  - {kind: relu, name: relu1}", "padding: same}\n  - {kind: relu}"),
     ("kernel: 5, stride: 1, padding: same}", "kernel: [5, 5], stride: [1, 1], padding: SAME}"),
+    # the same network: a default left out, a weightless layer's name, equal explicit pads
+    ("size: 2, stride: 2, padding: same}", "size: 2, padding: same}"),
+    ("{kind: flatten, name: flatten}", "{kind: flatten}"),
+    ("{kind: relu, name: relu2}", "{kind: relu, name: act}"),
+    ("filters: 16, kernel: 5, stride: 1, padding: same}", "filters: 16, kernel: 5, padding: 2}"),
+    ("pool1, size: 2, stride: 2, padding: same}", "pool1, size: 2, padding: [0, 0]}"),
 ])
 def test_architecture_hash_ignores_training_and_spelling(old, new):
     assert _variant(old, new).architecture_hash() == load_spec(MNIST).architecture_hash()

@@ -1,16 +1,18 @@
 """Pure-NumPy forward pass: slow, obviously correct, the oracle for backend parity.
 
 It follows the semantics in ``convspec.backends`` literally: explicit padding from the shape
-table, windows gathered by plain slicing, float64 accumulation, evaluation mode only.
+table, windows gathered by plain slicing, float64 accumulation, evaluation mode only. Each
+layer kind is one op in ``OPS``; its weights arrive in the order the kind declares them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
-from ..shapes import LayerShape, infer_shapes
+from ..shapes import LayerShape
 from ..specification import Spec
 from ..weights import check_weights, init_weights
 
@@ -30,21 +32,72 @@ def _windows(x: np.ndarray, row: LayerShape, kernel: tuple[int, int], stride: tu
     return out
 
 
-def activation(kind: str | None, x: np.ndarray, alpha: float = 0.2) -> np.ndarray:
-    if kind is None:
-        return x
-    if kind == "relu":
-        return np.maximum(x, 0)
-    if kind == "tanh":
-        return np.tanh(x)
-    if kind == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-x))
-    if kind == "leaky_relu":
-        return np.where(x > 0, x, alpha * x)
-    if kind == "softmax":
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        return e / e.sum(axis=-1, keepdims=True)
-    raise ValueError(kind)
+# Activation kind -> function of the input and the activation's layer model (its parameters).
+ACTIVATIONS: dict[str, Callable[[np.ndarray, Any], np.ndarray]] = {
+    "relu": lambda x, layer: np.maximum(x, 0),
+    "tanh": lambda x, layer: np.tanh(x),
+    "sigmoid": lambda x, layer: 1.0 / (1.0 + np.exp(-x)),
+    "leaky_relu": lambda x, layer: np.where(x > 0, x, layer.alpha * x),
+    "softmax": lambda x, layer: _softmax(x),
+}
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _activate(layer: Any, y: np.ndarray) -> np.ndarray:
+    """``y`` through the layer's own ``activation:`` (conv2d, dense), if it has one."""
+    act = layer.activation_layer
+    return y if act is None else ACTIVATIONS[act.kind](y, act)
+
+
+def _conv2d(layer: Any, row: LayerShape, x: np.ndarray, kernel: np.ndarray,
+            bias: np.ndarray | None = None) -> np.ndarray:
+    win = _windows(x, row, layer.kernel, layer.stride, layer.dilation, 0.0)
+    y = np.einsum("nhwijc,ijco->nhwo", win, kernel.astype(np.float64))
+    return _activate(layer, y if bias is None else y + bias)
+
+
+def _maxpool(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
+    return np.nanmax(_windows(x, row, layer.size, layer.strides, (1, 1), np.nan), axis=(3, 4))
+
+
+def _avgpool(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
+    return np.nanmean(_windows(x, row, layer.size, layer.strides, (1, 1), np.nan), (3, 4))
+
+
+def _flatten(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
+    return x.reshape(x.shape[0], -1)  # NHWC row-major: H, W, C order
+
+
+def _dense(layer: Any, row: LayerShape, x: np.ndarray, kernel: np.ndarray,
+           bias: np.ndarray | None = None) -> np.ndarray:
+    y = x @ kernel.astype(np.float64)
+    return _activate(layer, y if bias is None else y + bias)
+
+
+def _batchnorm(layer: Any, row: LayerShape, x: np.ndarray, scale: np.ndarray,
+               offset: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
+    factor = scale / np.sqrt(variance.astype(np.float64) + layer.epsilon)
+    return (x - mean) * factor + offset
+
+
+def _identity(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
+    return x  # dropout: evaluation mode only
+
+
+def _activation(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
+    return ACTIVATIONS[layer.kind](x, layer)
+
+
+# Layer kind -> op(layer, row, input, *weights in the declared slot order).
+OPS: dict[str, Callable[..., np.ndarray]] = {
+    "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
+    "dense": _dense, "dropout": _identity, "batchnorm": _batchnorm,
+    **dict.fromkeys(ACTIVATIONS, _activation),
+}
 
 
 class ReferenceModel:
@@ -55,37 +108,12 @@ class ReferenceModel:
 
     def __init__(self, spec: Spec, weights: Mapping[str, np.ndarray] | None = None):
         self.spec = spec
-        self.table = infer_shapes(spec)
+        self.table = spec.table
         self.weights = dict(weights) if weights is not None else init_weights(spec)
         check_weights(spec, self.weights)
 
-    def _layer(self, layer, row: LayerShape, x: np.ndarray) -> np.ndarray:
-        w = self.weights
-        kind = layer.kind
-        if kind == "conv2d":
-            win = _windows(x, row, layer.kernel, layer.stride, layer.dilation, 0.0)
-            y = np.einsum("nhwijc,ijco->nhwo", win, w[f"{row.name}/kernel"].astype(np.float64))
-            if layer.bias:
-                y = y + w[f"{row.name}/bias"]
-            return activation(layer.activation, y)
-        if kind in ("maxpool", "avgpool"):
-            win = _windows(x, row, layer.size, layer.strides, (1, 1), np.nan)
-            return np.nanmax(win, axis=(3, 4)) if kind == "maxpool" else np.nanmean(win, (3, 4))
-        if kind == "flatten":
-            return x.reshape(x.shape[0], -1)  # NHWC row-major: H, W, C order
-        if kind == "dense":
-            y = x @ w[f"{row.name}/kernel"].astype(np.float64)
-            if layer.bias:
-                y = y + w[f"{row.name}/bias"]
-            return activation(layer.activation, y)
-        if kind == "batchnorm":
-            p = {k: w[f"{row.name}/{k}"] for k in ("gamma", "beta", "moving_mean",
-                                                    "moving_variance")}
-            scale = p["gamma"] / np.sqrt(p["moving_variance"].astype(np.float64) + layer.epsilon)
-            return (x - p["moving_mean"]) * scale + p["beta"]
-        if kind == "dropout":
-            return x
-        return activation(kind, x, getattr(layer, "alpha", 0.2))
+    def _layer(self, layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
+        return OPS[layer.kind](layer, row, x, *(self.weights[name] for name in row.weights))
 
     def activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
         """Every layer's output (float32) by name, NHWC or (N, units)."""

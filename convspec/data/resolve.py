@@ -73,8 +73,6 @@ def with_data(spec: Any, *, spec_dir: str | os.PathLike[str] | None = None,
               data: str | os.PathLike[str] | None = None) -> Any:
     """``spec`` with ``train.dataset`` resolved: the source of ``--data`` when given, else the
     spec's own with absolute paths. Returns the same spec when nothing changes."""
-    from ..specification import validate_spec
-
     dataset = spec.train.dataset
     if data is not None:
         new: Any = source_for_path(data, dataset)
@@ -82,6 +80,5 @@ def with_data(spec: Any, *, spec_dir: str | os.PathLike[str] | None = None,
         new = absolute_source(dataset, spec_dir)
     if isinstance(new, str):
         return spec
-    plain = spec.to_dict()
-    plain["train"]["dataset"] = new
-    return validate_spec(plain, source=f"{spec.name} (train.dataset {new['path']})")
+    where = "--data" if data is not None else f"{spec.name} (train.dataset {new['path']})"
+    return spec.override({"train.dataset": new}, source=where)

@@ -13,18 +13,20 @@ convspec's, spelled out:
 * softmax is over the channel axis (1 in NCHW, the unit axis after flatten).
 
 The output is ``logits`` (N, classes). Inferred shapes are checked against the shape table.
+Each layer kind is one op in ``OPS``; its weights (initializers under their canonical names)
+arrive in the order the kind declares them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ..shapes import LayerShape, infer_shapes
+from ..shapes import LayerShape
 from ..specification import Spec
 
 OPSET = 17
@@ -54,15 +56,22 @@ class _Graph:
         self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, **attrs))
         return output
 
-    def activation(self, kind: str | None, x: str, output: str, alpha: float = 0.2) -> str:
-        if kind is None:
+    def activation(self, layer: Any | None, x: str, output: str) -> str:
+        """``x`` through the activation layer ``layer`` (an Identity for None)."""
+        if layer is None:
             return self.op("Identity", [x], output) if x != output else x
-        if kind == "leaky_relu":
-            return self.op("LeakyRelu", [x], output, alpha=float(alpha))
-        if kind == "softmax":  # channels: axis 1 in NCHW and in (N, units)
-            return self.op("Softmax", [x], output, axis=1)
-        op = {"relu": "Relu", "tanh": "Tanh", "sigmoid": "Sigmoid"}[kind]
-        return self.op(op, [x], output)
+        return ACTIVATIONS[layer.kind](self, layer, x, output)
+
+
+# Activation kind -> node(s) for it, from its layer model (for its parameters).
+ACTIVATIONS: dict[str, Callable[[_Graph, Any, str, str], str]] = {
+    "relu": lambda g, layer, x, out: g.op("Relu", [x], out),
+    "tanh": lambda g, layer, x, out: g.op("Tanh", [x], out),
+    "sigmoid": lambda g, layer, x, out: g.op("Sigmoid", [x], out),
+    "leaky_relu": lambda g, layer, x, out: g.op("LeakyRelu", [x], out, alpha=float(layer.alpha)),
+    # channels: axis 1 in NCHW and in (N, units)
+    "softmax": lambda g, layer, x, out: g.op("Softmax", [x], out, axis=1),
+}
 
 
 def tensor_name(name: str) -> str:
@@ -76,44 +85,79 @@ def _pads(row: LayerShape) -> list[int]:
     return [top, left, bottom, right]  # ONNX: all begins, then all ends
 
 
+Weight = tuple[str, np.ndarray]  # (canonical name, canonical array)
+
+
+def _conv2d(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, kernel: Weight,
+            bias: Weight | None = None) -> str:
+    inputs = [x, g.const(kernel[0], kernel[1].transpose(3, 2, 0, 1))]
+    if bias is not None:
+        inputs.append(g.const(*bias))
+    act = layer.activation_layer
+    y = g.op("Conv", inputs, out if act is None else f"{row.name}/conv",
+             kernel_shape=list(layer.kernel), strides=list(layer.stride),
+             dilations=list(layer.dilation), pads=_pads(row))
+    return g.activation(act, y, out)
+
+
+def _maxpool(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
+    # padded cells are ignored by ONNX MaxPool (never the max)
+    return g.op("MaxPool", [x], out, kernel_shape=list(layer.size),
+                strides=list(layer.strides), pads=_pads(row))
+
+
+def _avgpool(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
+    return g.op("AveragePool", [x], out, kernel_shape=list(layer.size),
+                strides=list(layer.strides), pads=_pads(row), count_include_pad=0)
+
+
+def _flatten(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
+    nhwc = g.op("Transpose", [x], f"{row.name}/nhwc", perm=[0, 2, 3, 1])
+    return g.op("Flatten", [nhwc], out, axis=1)  # H, W, C order
+
+
+def _dense(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, kernel: Weight,
+           bias: Weight | None = None) -> str:
+    inputs = [x, g.const(*kernel)]
+    if bias is not None:
+        inputs.append(g.const(*bias))
+    act = layer.activation_layer
+    y = g.op("Gemm", inputs, out if act is None else f"{row.name}/gemm")
+    return g.activation(act, y, out)
+
+
+def _batchnorm(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, scale: Weight,
+               bias: Weight, mean: Weight, var: Weight) -> str:
+    inputs = [x] + [g.const(*weight) for weight in (scale, bias, mean, var)]
+    return g.op("BatchNormalization", inputs, out, epsilon=float(layer.epsilon))
+
+
+def _identity(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
+    return g.op("Identity", [x], out)  # dropout: evaluation mode
+
+
+def _activation(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
+    return g.activation(layer, x, out)
+
+
+# Layer kind -> op(graph, layer, row, input, output name, *(name, array) in declared order);
+# each returns the name of its output (the layer's tensor name).
+OPS: dict[str, Callable[..., str]] = {
+    "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
+    "dense": _dense, "batchnorm": _batchnorm, "dropout": _identity,
+    **dict.fromkeys(ACTIVATIONS, _activation),
+}
+
+
 def _layer(g: _Graph, layer: Any, row: LayerShape, x: str) -> str:
     """Append one layer's nodes; returns the name of its output (the layer's name)."""
     from . import ExportError
 
-    w, name, kind = g.weights, row.name, layer.kind
-    out = tensor_name(name)
-    if kind == "conv2d":
-        inputs = [x, g.const(f"{name}/kernel", w[f"{name}/kernel"].transpose(3, 2, 0, 1))]
-        if layer.bias:
-            inputs.append(g.const(f"{name}/bias", w[f"{name}/bias"]))
-        y = g.op("Conv", inputs, out if layer.activation is None else f"{name}/conv",
-                 kernel_shape=list(layer.kernel), strides=list(layer.stride),
-                 dilations=list(layer.dilation), pads=_pads(row))
-        return g.activation(layer.activation, y, out)
-    if kind == "maxpool":  # padded cells are ignored by ONNX MaxPool (never the max)
-        return g.op("MaxPool", [x], out, kernel_shape=list(layer.size),
-                    strides=list(layer.strides), pads=_pads(row))
-    if kind == "avgpool":
-        return g.op("AveragePool", [x], out, kernel_shape=list(layer.size),
-                    strides=list(layer.strides), pads=_pads(row), count_include_pad=0)
-    if kind == "flatten":
-        nhwc = g.op("Transpose", [x], f"{name}/nhwc", perm=[0, 2, 3, 1])
-        return g.op("Flatten", [nhwc], out, axis=1)  # H, W, C order
-    if kind == "dense":
-        inputs = [x, g.const(f"{name}/kernel", w[f"{name}/kernel"])]
-        if layer.bias:
-            inputs.append(g.const(f"{name}/bias", w[f"{name}/bias"]))
-        y = g.op("Gemm", inputs, out if layer.activation is None else f"{name}/gemm")
-        return g.activation(layer.activation, y, out)
-    if kind == "batchnorm":
-        inputs = [x] + [g.const(f"{name}/{slot}", w[f"{name}/{slot}"])
-                        for slot in ("gamma", "beta", "moving_mean", "moving_variance")]
-        return g.op("BatchNormalization", inputs, out, epsilon=float(layer.epsilon))
-    if kind == "dropout":
-        return g.op("Identity", [x], out)
-    if kind in ("relu", "tanh", "sigmoid", "leaky_relu", "softmax"):
-        return g.activation(kind, x, out, getattr(layer, "alpha", 0.2))
-    raise ExportError(f"layer {name!r}: kind {kind!r} has no ONNX export")
+    op = OPS.get(layer.kind)
+    if op is None:
+        raise ExportError(f"layer {row.name!r}: kind {layer.kind!r} has no ONNX export")
+    weights = [(name, g.weights[name]) for name in row.weights]
+    return op(g, layer, row, x, tensor_name(row.name), *weights)
 
 
 def build(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
@@ -123,7 +167,7 @@ def build(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
 
     from . import ExportError
 
-    table = infer_shapes(spec)
+    table = spec.table
     g = _Graph(weights)
     x = g.op("Transpose", [INPUT], "input/nchw", perm=[0, 3, 1, 2])
     for layer, row in zip(spec.layers, table.rows, strict=True):

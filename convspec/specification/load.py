@@ -1,9 +1,9 @@
 """Load and validate a spec in passes, all reporting through ``SpecError``.
 
 1. YAML (safe, no duplicate keys) with the position of every node;
-2. pydantic types and ranges (every error at once);
-3. cross-field checks (names);
-4. shape inference, located at the first layer that cannot be applied.
+2. pydantic types and ranges (every error at once), then, in ``Spec``'s own validator, the
+   cross-field checks (names);
+3. shape inference, located at the first layer that cannot be applied.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from ..errors import ErrorItem, SpecError
 from ..shapes import ShapeError, ShapeTable, infer_shapes
-from .checks import run_checks
 from .model import Spec
 from .yaml_marks import Loc, Marks, YamlProblem, parse_yaml
 
@@ -86,9 +85,6 @@ def validate_spec(data: Any, *, source: str | None = None, locator: Locator | No
     except ValidationError as exc:
         items = sorted(_pydantic_items(exc, locator), key=lambda i: (i.line or 0, i.column or 0))
         raise SpecError(items, source) from None
-    problems = run_checks(spec)
-    if problems:
-        raise SpecError([locator.item(loc, msg) for loc, msg in problems], source)
     if with_shapes:
         shapes(spec, source=source, locator=locator)
     return spec
@@ -96,7 +92,8 @@ def validate_spec(data: Any, *, source: str | None = None, locator: Locator | No
 
 def shapes(spec: Spec, *, source: str | None = None,
            locator: Locator | None = None) -> ShapeTable:
-    """Shape table of a validated spec; a located SpecError (with partial rows) on failure."""
+    """Shape table of a validated spec (``spec.table``); a located SpecError (with partial
+    rows) on failure."""
     try:
         return infer_shapes(spec)
     except ShapeError as exc:

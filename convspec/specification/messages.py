@@ -13,7 +13,7 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel
 
-from .layers import LAYER_KINDS
+from ..layers import LAYER_KINDS
 
 
 def suggest(word: str, allowed: list[str] | tuple[str, ...]) -> str:

@@ -5,13 +5,19 @@ sqrt(v) *after* the bias-corrected step size, truncated normal resampled beyond 
 deviations), so a spec means the same run whichever backend trains it.
 """
 
-import hashlib
-from typing import Annotated, Any, Literal
+import functools
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails
 
+from ..layers import Layer
+from .checks import resolve_names, run_checks
 from .data_source import DatasetField, NormalizeField
-from .layers import Layer
+
+if TYPE_CHECKING:
+    from ..shapes import ShapeTable
 
 
 class _Strict(BaseModel):
@@ -141,24 +147,67 @@ class Spec(_Strict):
     train: Train = Field(default_factory=dict, validate_default=True,
                          description="Training setup.")
 
+    @model_validator(mode="after")
+    def _complete(self) -> "Spec":
+        """Cross-field checks (checks.py), located at the layer field they concern; then
+        automatic names for unnamed layers, so every Spec, however it was built, has them."""
+        problems = run_checks(self)
+        if problems:
+            raise ValidationError.from_exception_data("Spec", [
+                InitErrorDetails(type="value_error", loc=loc, input=value,
+                                 ctx={"error": message})
+                for loc, message, value in problems])
+        resolve_names(self.layers)
+        return self
+
+    @functools.cached_property
+    def table(self) -> "ShapeTable":
+        """The shape table (convspec.shapes), computed once per spec: a ShapeError (with the
+        rows up to the failing layer) when a layer cannot apply. Layers are not meant to be
+        edited after validation; ``override`` makes a new spec instead."""
+        from ..shapes import compute_table
+
+        return compute_table(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None,
+                   deep: bool = False) -> "Spec":
+        """pydantic's copy; with ``update``, the copy's shape table is computed afresh."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy.__dict__.pop("table", None)
+        return copy
+
+    def override(self, changes: Mapping[str, Any], *, source: str = "command line") -> "Spec":
+        """A new validated spec (shapes included) with ``changes`` applied.
+
+        Keys are paths into the spec: ``train.iterations``, ``train.optimizer.learning_rate``,
+        ``layers[0].filters``, ``input.height``; setting ``train.iterations`` drops
+        ``train.epochs`` and vice versa. Problems raise a SpecError whose items name the path,
+        with ``source`` as the place, and the messages a spec file gets.
+        """
+        from .overrides import override
+
+        return override(self, changes, source=source)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data that validates back into an equal spec (names resolved)."""
         return self.model_dump(mode="json", exclude_none=True)
 
     def architecture(self) -> dict[str, Any]:
-        """The parts that determine the weights' names and shapes."""
-        d = self.to_dict()
-        return {"input": d["input"], "classes": d["classes"], "layers": d["layers"]}
+        """What the network is, canonically (``convspec.architecture.fingerprint``): weights
+        of two specs with equal architectures fit each other."""
+        from ..architecture import fingerprint
+
+        return fingerprint(self)
 
     def architecture_hash(self) -> str:
-        """Stable short hash of the architecture; stored with every weights file."""
-        import json  # not at the top: the CLI's spec-only commands never need it
+        """Stable short hash of ``architecture()``; stored with weights and exports."""
+        from ..architecture import fingerprint_hash
 
-        blob = json.dumps(self.architecture(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return fingerprint_hash(self.architecture())
 
     def layer(self, name: str) -> Any:
-        """The layer called ``name`` (names are resolved by the checks pass)."""
+        """The layer called ``name``."""
         for layer in self.layers:
             if layer.name == name:
                 return layer

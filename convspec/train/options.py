@@ -21,7 +21,7 @@ from ..data.resolve import with_data
 from ..errors import UsageError
 from ..precision import check_precision
 from ..run_directory import RunDirectory
-from ..specification import Spec, load_spec, validate_spec
+from ..specification import Spec, load_spec
 
 # What a resumed run may change: its length, where its data is, how often it checkpoints.
 RESUMABLE = ("iterations", "data_dir", "data", "checkpoint_every")
@@ -67,24 +67,22 @@ class TrainPlan:
         return {k: v for k, v in self.options.overrides.items() if v is not None}
 
 
+# The train command's spec options and the spec setting each one changes.
+OPTION_PATHS = {"iterations": "train.iterations", "epochs": "train.epochs",
+                "batch_size": "train.batch_size", "lr": "train.optimizer.learning_rate",
+                "dataset": "train.dataset", "seed": "train.seed"}
+
+
 def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
-    """A new, validated spec with CLI overrides applied to its ``train`` section."""
-    data = spec.to_dict()
-    train = data.setdefault("train", {})
-    if overrides.get("iterations") is not None:
-        train.pop("epochs", None)
-        train["iterations"] = overrides["iterations"]
-    if overrides.get("epochs") is not None:
-        if overrides.get("iterations") is not None:
-            raise UsageError("give either --iterations or --epochs, not both")
-        train.pop("iterations", None)
-        train["epochs"] = overrides["epochs"]
-    for key in ("batch_size", "dataset", "seed"):
-        if overrides.get(key) is not None:
-            train[key] = overrides[key]
-    if overrides.get("lr") is not None:
-        train["optimizer"]["learning_rate"] = overrides["lr"]
-    return validate_spec(data, source=f"{spec.name} (with command-line overrides)")
+    """``spec`` with the command's spec options applied (``Spec.override``: validated like a
+    file, a located SpecError otherwise); options that are None or not spec settings are
+    ignored. Setting iterations drops the spec's epochs and vice versa; giving both is a
+    ``UsageError``."""
+    changes = {OPTION_PATHS[k]: v for k, v in overrides.items()
+               if k in OPTION_PATHS and v is not None}
+    if "train.iterations" in changes and "train.epochs" in changes:
+        raise UsageError("give either --iterations or --epochs, not both")
+    return spec.override(changes) if changes else spec
 
 
 def plan_training(opts: TrainOptions) -> TrainPlan:

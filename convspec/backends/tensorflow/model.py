@@ -4,42 +4,40 @@ TensorFlow already speaks convspec's layout (NHWC activations, HWIO kernels, fla
 H, W, C order), so canonical weights load untouched. Every padding amount comes from the shape
 table (convolutions take its pads as they are; pooling uses TF's 'SAME' only where that means
 the table's pads), and each layer's static output shape is checked against the table while
-tracing.
+tracing. Each layer kind is one op in ``OPS``; the variables are the declared weight slots
+(``row.slots``: names, shapes, trainability), handed to the op in declared order.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from ...shapes import LayerShape, infer_shapes
+from ...shapes import LayerShape
 from ...specification import Spec
-from ...weights import is_trainable, weight_shapes
 
 Padding = str | list[list[int]]
 
+# Activation kind -> function of the input and the activation's layer model (its parameters);
+# softmax is over the last (channel / unit) axis.
+ACTIVATIONS: dict[str, Callable[[tf.Tensor, Any], tf.Tensor]] = {
+    "relu": lambda x, layer: tf.nn.relu(x),
+    "tanh": lambda x, layer: tf.math.tanh(x),
+    "sigmoid": lambda x, layer: tf.math.sigmoid(x),
+    "leaky_relu": lambda x, layer: tf.nn.leaky_relu(x, alpha=layer.alpha),
+    "softmax": lambda x, layer: tf.nn.softmax(x, axis=-1),
+}
 
-def activation(kind: str | None, x: tf.Tensor, alpha: float = 0.2) -> tf.Tensor:
-    """The spec's activations; softmax is over the last (channel / unit) axis."""
-    if kind is None:
-        return x
-    if kind == "relu":
-        return tf.nn.relu(x)
-    if kind == "tanh":
-        return tf.math.tanh(x)
-    if kind == "sigmoid":
-        return tf.math.sigmoid(x)
-    if kind == "leaky_relu":
-        return tf.nn.leaky_relu(x, alpha=alpha)
-    if kind == "softmax":
-        return tf.nn.softmax(x, axis=-1)
-    raise ValueError(f"unknown activation {kind!r}")
+
+def activation(layer: Any | None, x: tf.Tensor) -> tf.Tensor:
+    """``x`` through the activation layer ``layer`` (unchanged for None)."""
+    return x if layer is None else ACTIVATIONS[layer.kind](x, layer)
 
 
 def conv_padding(row: LayerShape) -> Padding:
@@ -127,6 +125,96 @@ class Forward:
     activations: dict[str, tf.Tensor] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Call:
+    """What an op may need about the forward pass it is part of."""
+
+    index: int  # the layer's position (dropout masks)
+    training: bool
+    step: tf.Tensor | None
+    first_row: tf.Tensor | int
+    seed: int
+    dtype: tf.DType  # compute type (float32 variables are cast at use)
+    out: Forward
+
+
+def _conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
+            bias: tf.Variable | None = None) -> tf.Tensor:
+    kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
+    y = tf.nn.conv2d(x, kernel, strides=[1, *layer.stride, 1], padding=conv_padding(row))
+    if bias is not None:
+        y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
+    return activation(layer.activation_layer, y)
+
+
+def _maxpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    padding = pool_padding(layer, row)
+    if isinstance(padding, list):  # -inf padding: a padded cell never wins
+        x, padding = tf.pad(x, padding, constant_values=-np.inf), "VALID"
+    return tf.nn.max_pool2d(x, layer.size, layer.strides, padding)
+
+
+def _avgpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    padding = pool_padding(layer, row)
+    if not isinstance(padding, list):  # TF's SAME average already skips padded cells
+        return tf.nn.avg_pool2d(x, layer.size, layer.strides, padding)
+    # explicit pads: mean over zero-padded windows / fraction of real cells per window
+    # (a constant of the spatial shape that Grappler / XLA fold at compile time)
+    ones = tf.pad(tf.ones([1, *row.input[:2], 1], x.dtype), padding)
+    real = tf.nn.avg_pool2d(ones, layer.size, layer.strides, "VALID")
+    return tf.nn.avg_pool2d(tf.pad(x, padding), layer.size, layer.strides, "VALID") / real
+
+
+def _flatten(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(x, [-1, row.output[0]])  # NHWC row-major: H, W, C order
+
+
+def _dense(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
+           bias: tf.Variable | None = None) -> tf.Tensor:
+    y = tf.matmul(x, tf.cast(kernel, call.dtype))
+    if bias is not None:
+        y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
+    return activation(layer.activation_layer, y)
+
+
+def _batchnorm(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, scale: tf.Variable,
+               offset: tf.Variable, averages: tf.Variable, variances: tf.Variable) -> tf.Tensor:
+    """Keras semantics: batch mean and biased variance in training (also used for the moving
+    update of ``averages`` / ``variances``, applied by the caller), the moving statistics in
+    evaluation; float32 statistics whatever the compute type."""
+    dtype, x = x.dtype, tf.cast(x, tf.float32)
+    mean, variance = averages, variances
+    if call.training:
+        mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
+        m = layer.momentum
+        call.out.updates.append((averages, averages * m + mean * (1.0 - m)))
+        call.out.updates.append((variances, variances * m + variance * (1.0 - m)))
+    return tf.cast(tf.nn.batch_normalization(x, mean, variance, offset, scale, layer.epsilon),
+                   dtype)
+
+
+def _dropout(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    if not call.training or layer.rate == 0:
+        return x
+    if call.step is None:
+        raise ValueError("dropout in training mode needs the optimizer step")
+    mask = dropout_mask(tf.shape(x), layer.rate, call.seed, call.step, call.index,
+                        call.first_row)
+    return x * tf.cast(mask, x.dtype)
+
+
+def _activation(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    return activation(layer, x)
+
+
+# Layer kind -> op(call, layer, row, input, *variables in the declared slot order).
+OPS: dict[str, Callable[..., tf.Tensor]] = {
+    "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
+    "dense": _dense, "batchnorm": _batchnorm, "dropout": _dropout,
+    **dict.fromkeys(ACTIVATIONS, _activation),
+}
+
+
 class Network(tf.Module):
     """Forward pass of a spec; call it only inside a ``tf.function`` (the layer dispatch
     below runs once, at trace time)."""
@@ -136,11 +224,12 @@ class Network(tf.Module):
         super().__init__(name="convspec_network")
         self.spec = spec
         self.compute_dtype = compute_dtype  # float32 variables, cast at use (mixed precision)
-        self.table = infer_shapes(spec)
+        self.table = spec.table
+        slots = self.table.weights  # canonical (layer) order
         self.weights = {name: tf.Variable(np.asarray(weights[name], np.float32), name=name,
-                                          trainable=is_trainable(name))
-                        for name in weight_shapes(spec)}  # canonical (layer) order
-        self.trainable = [(n, v) for n, v in self.weights.items() if is_trainable(n)]
+                                          trainable=slot.trainable)
+                        for name, slot in slots.items()}
+        self.trainable = [(n, v) for n, v in self.weights.items() if slots[n].trainable]
 
     def __call__(self, x: tf.Tensor, *, training: bool, step: tf.Tensor | None = None,
                  collect: bool = False, first_row: tf.Tensor | int = 0) -> Forward:
@@ -149,7 +238,9 @@ class Network(tf.Module):
         x = tf.cast(x, self.compute_dtype)
         for index, (layer, row) in enumerate(zip(self.spec.layers, self.table.rows,
                                                  strict=True)):
-            x = self._layer(index, layer, row, x, training, step, out, first_row)
+            call = Call(index, training, step, first_row, self.spec.train.seed,
+                        self.compute_dtype, out)
+            x = OPS[layer.kind](call, layer, row, x, *(self.weights[n] for n in row.weights))
             if tuple(x.shape[1:]) != row.output:  # trace-time guard: the table is the truth
                 raise AssertionError(f"{row.name}: TensorFlow built {tuple(x.shape[1:])}, "
                                      f"the shape table says {row.output}")
@@ -157,76 +248,6 @@ class Network(tf.Module):
                 out.activations[row.name] = tf.cast(x, tf.float32)
         out.logits = tf.cast(x, tf.float32)
         return out
-
-    def _layer(self, index: int, layer: Any, row: LayerShape, x: tf.Tensor, training: bool,
-               step: tf.Tensor | None, out: Forward,
-               first_row: tf.Tensor | int = 0) -> tf.Tensor:
-        def w(name: str) -> tf.Tensor:
-            return tf.cast(self.weights[f"{row.name}/{name}"], self.compute_dtype)
-
-        kind = layer.kind
-        if kind == "conv2d":
-            kernel = dilate(w("kernel"), layer.dilation)
-            y = tf.nn.conv2d(x, kernel, strides=[1, *layer.stride, 1],
-                             padding=conv_padding(row))
-            if layer.bias:
-                y = tf.nn.bias_add(y, w("bias"))
-            return activation(layer.activation, y)
-        if kind == "maxpool":
-            padding = pool_padding(layer, row)
-            if isinstance(padding, list):  # -inf padding: a padded cell never wins
-                x, padding = tf.pad(x, padding, constant_values=-np.inf), "VALID"
-            return tf.nn.max_pool2d(x, layer.size, layer.strides, padding)
-        if kind == "avgpool":
-            return self._avgpool(layer, row, x)
-        if kind == "flatten":
-            return tf.reshape(x, [-1, row.output[0]])  # NHWC row-major: H, W, C order
-        if kind == "dense":
-            y = tf.matmul(x, w("kernel"))
-            if layer.bias:
-                y = tf.nn.bias_add(y, w("bias"))
-            return activation(layer.activation, y)
-        if kind == "batchnorm":
-            return self._batchnorm(layer, row, x, training, out)
-        if kind == "dropout":
-            if not training or layer.rate == 0:
-                return x
-            if step is None:
-                raise ValueError("dropout in training mode needs the optimizer step")
-            mask = dropout_mask(tf.shape(x), layer.rate, self.spec.train.seed, step, index,
-                                first_row)
-            return x * tf.cast(mask, x.dtype)
-        return activation(kind, x, getattr(layer, "alpha", 0.2))
-
-    @staticmethod
-    def _avgpool(layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
-        padding = pool_padding(layer, row)
-        if not isinstance(padding, list):  # TF's SAME average already skips padded cells
-            return tf.nn.avg_pool2d(x, layer.size, layer.strides, padding)
-        # explicit pads: mean over zero-padded windows / fraction of real cells per window
-        # (a constant of the spatial shape that Grappler / XLA fold at compile time)
-        ones = tf.pad(tf.ones([1, *row.input[:2], 1], x.dtype), padding)
-        real = tf.nn.avg_pool2d(ones, layer.size, layer.strides, "VALID")
-        return tf.nn.avg_pool2d(tf.pad(x, padding), layer.size, layer.strides, "VALID") / real
-
-    def _batchnorm(self, layer: Any, row: LayerShape, x: tf.Tensor, training: bool,
-                   out: Forward) -> tf.Tensor:
-        """Keras semantics: batch mean and biased variance in training (also used for the
-        moving update, applied by the caller), moving statistics in evaluation; float32
-        statistics whatever the compute type."""
-        dtype, x = x.dtype, tf.cast(x, tf.float32)
-        w = {k: self.weights[f"{row.name}/{k}"]
-             for k in ("gamma", "beta", "moving_mean", "moving_variance")}
-        if training:
-            mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
-            m = layer.momentum
-            out.updates.append((w["moving_mean"], w["moving_mean"] * m + mean * (1.0 - m)))
-            out.updates.append((w["moving_variance"],
-                                w["moving_variance"] * m + variance * (1.0 - m)))
-        else:
-            mean, variance = w["moving_mean"], w["moving_variance"]
-        return tf.cast(tf.nn.batch_normalization(x, mean, variance, w["beta"], w["gamma"],
-                                                 layer.epsilon), dtype)
 
 
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:

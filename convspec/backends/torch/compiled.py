@@ -32,7 +32,7 @@ from ...weights import (
     check_optimizer_state,
     check_weights,
     init_weights,
-    is_trainable,
+    trainable_names,
     weight_shapes,
 )
 from .. import StepResult, check_device
@@ -130,7 +130,7 @@ class TorchModel:
             _join_process_group(self._device, self.parallel)
         self.net = Net(spec).to(self._device)
         self._shape = (spec.input.height, spec.input.width, spec.input.channels)
-        self._trainable = [n for n in self.net.slots if is_trainable(n)]
+        self._trainable = trainable_names(spec)
         self._params = [self.net.slots[n].tensor for n in self._trainable]
         self.optimizer = make_optimizer(spec.train.optimizer, self._params)
         self._generator = (torch.Generator(device=self._device) if self.net.has_dropout

@@ -1,23 +1,23 @@
 """The spec as an ``nn.Module``: NCHW inside, one submodule per layer, TensorFlow numerics.
 
 Everything runs in torch's native layout (the fast path); canonical layouts exist only at
-the edge. Each canonical weight name maps to a ``Slot``: the tensor that holds it plus the
-exact (bit-preserving) conversion between its canonical and torch layouts:
+the edge (``layout.py``: each canonical weight name maps to a ``Slot``). Torch flattens NCHW
+in C, H, W order, the canonical order is H, W, C: instead of permuting activations every step,
+the rows of the first dense kernel after a flatten (and the parameters of any batch norm
+between the two) are stored permuted (``Op.flat_order``), so the forward pass never reorders
+anything; ``Net.out_perm`` tells the edge how to reorder flat outputs.
 
-* conv kernels: canonical HWIO <-> torch OIHW;
-* flatten: torch flattens NCHW in C, H, W order, canonical order is H, W, C. Instead of
-  permuting activations every step, the rows of the first dense kernel after a flatten (and
-  the parameters of any batch norm between the two) are stored permuted, so the forward pass
-  never reorders anything; ``Net.out_perm`` tells the edge how to reorder flat outputs.
-
-Padding amounts always come from the shape table (``row.pads``), never recomputed here.
+Padding amounts always come from the shape table (``row.pads``), never recomputed here, and so
+do the weights: each module holds its layer's declared slots (``row.slots``) in declared order
+under torch's names (``TENSORS``), as parameters where trainable, else as buffers.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...shapes import LayerShape, infer_shapes
+from ...shapes import LayerShape
 from ...specification import Spec
-from ...weights import weight_shapes
+from .layout import HWIO_TO_OIHW, FlatOrder, Slot, flatten_perm
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -44,15 +44,20 @@ class Mode:
 EVAL = Mode()
 
 
-def activation_fn(kind: str | None, alpha: float = 0.2) -> Callable[[torch.Tensor], Any] | None:
-    """The activation ``kind`` as a function; softmax is over channels (dim 1 in NCHW)."""
-    if kind is None:
-        return None
-    if kind == "leaky_relu":
-        return functools.partial(F.leaky_relu, negative_slope=alpha)
-    if kind == "softmax":
-        return functools.partial(torch.softmax, dim=1)
-    return {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[kind]
+# Activation kind -> the function its layer model (for its parameters) stands for; softmax is
+# over channels (dim 1 in NCHW).
+ACTIVATIONS: dict[str, Callable[[Any], Callable[[torch.Tensor], Any]]] = {
+    "relu": lambda layer: torch.relu,
+    "tanh": lambda layer: torch.tanh,
+    "sigmoid": lambda layer: torch.sigmoid,
+    "leaky_relu": lambda layer: functools.partial(F.leaky_relu, negative_slope=layer.alpha),
+    "softmax": lambda layer: functools.partial(torch.softmax, dim=1),
+}
+
+
+def activation_fn(layer: Any | None) -> Callable[[torch.Tensor], Any] | None:
+    """The activation layer ``layer`` as a function (None for no activation)."""
+    return None if layer is None else ACTIVATIONS[layer.kind](layer)
 
 
 def split_pads(pads: Pads, limit: tuple[int, int] | None = None
@@ -69,15 +74,43 @@ def split_pads(pads: Pads, limit: tuple[int, int] | None = None
     return (left, right, top, bottom), (0, 0)
 
 
-class Conv2d(nn.Module):
+class Op(nn.Module):
+    """Base of the layer modules (``forward(x, mode)``): holds the layer's declared weight
+    slots under the names in ``TENSORS`` (those in ``OIHW`` are conv kernels, HWIO canonical),
+    with the slot's trainability and its constant initial value (ones or else zeros)."""
+
+    TENSORS: tuple[str, ...] = ()
+    OIHW: tuple[str, ...] = ()
+
     def __init__(self, layer: Any, row: LayerShape):
         super().__init__()
-        kh, kw = layer.kernel
-        self.weight = nn.Parameter(torch.zeros(layer.filters, row.input[2], kh, kw))
-        self.bias = nn.Parameter(torch.zeros(layer.filters)) if layer.bias else None
+        for attr, slot in itertools.zip_longest(self.TENSORS, row.slots):
+            if slot is None:  # an optional slot the layer does not have (bias: false)
+                self.register_parameter(attr, None)
+                continue
+            shape = slot.shape
+            if attr in self.OIHW:
+                shape = tuple(shape[axis] for axis in HWIO_TO_OIHW)
+            tensor = torch.ones(shape) if slot.init == "ones" else torch.zeros(shape)
+            if slot.trainable:
+                self.register_parameter(attr, nn.Parameter(tensor))
+            else:
+                self.register_buffer(attr, tensor)
+
+    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
+        """Given the flat order of the input, the row order each held tensor is stored in and
+        the flat order of the output. Default: nothing held, the order passes through."""
+        return [None] * len(row.slots), order
+
+
+class Conv2d(Op):
+    TENSORS, OIHW = ("weight", "bias"), ("weight",)
+
+    def __init__(self, layer: Any, row: LayerShape):
+        super().__init__(layer, row)
         self.stride, self.dilation = layer.stride, layer.dilation
         self.pad, self.padding = split_pads(row.pads)
-        self.act = activation_fn(layer.activation)
+        self.act = activation_fn(layer.activation_layer)
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
         if self.pad is not None:
@@ -86,11 +119,11 @@ class Conv2d(nn.Module):
         return y if self.act is None else self.act(y)
 
 
-class MaxPool(nn.Module):
+class MaxPool(Op):
     """Padded cells are -inf, so they never win (SAME windows always hold a real cell)."""
 
     def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
+        super().__init__(layer, row)
         self.size, self.stride = layer.size, layer.strides
         self.pad, self.padding = split_pads(row.pads, (self.size[0] // 2, self.size[1] // 2))
 
@@ -100,7 +133,7 @@ class MaxPool(nn.Module):
         return F.max_pool2d(x, self.size, self.stride, self.padding)
 
 
-class AvgPool(nn.Module):
+class AvgPool(Op):
     """Sum over the zero-padded input divided by a precomputed count of real cells per window.
 
     Exact for any padding (asymmetric too), unlike count_include_pad, whose count is only
@@ -108,7 +141,7 @@ class AvgPool(nn.Module):
     """
 
     def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
+        super().__init__(layer, row)
         self.size, self.stride = layer.size, layer.strides
         (top, bottom), (left, right) = row.pads
         self.pad = (left, right, top, bottom) if any(row.pads[0] + row.pads[1]) else None
@@ -125,32 +158,37 @@ class AvgPool(nn.Module):
         return total / self.count
 
 
-class Dense(nn.Module):
-    """Kernel kept as canonical (inputs, units), so ``x @ kernel`` needs no transpose."""
+class Dense(Op):
+    """Weight kept as canonical (inputs, units), unlike ``nn.Linear``, so ``x @ weight`` needs
+    no transpose; its rows follow the flat order of the input (see the module docstring)."""
+
+    TENSORS = ("weight", "bias")
 
     def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
-        self.kernel = nn.Parameter(torch.zeros(row.input[0], layer.units))
-        self.bias = nn.Parameter(torch.zeros(layer.units)) if layer.bias else None
-        self.act = activation_fn(layer.activation)
+        super().__init__(layer, row)
+        self.act = activation_fn(layer.activation_layer)
+
+    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
+        return [order, None][:len(row.slots)], None
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        y = torch.mm(x, self.kernel) if self.bias is None else torch.addmm(self.bias, x,
-                                                                           self.kernel)
+        y = torch.mm(x, self.weight) if self.bias is None else torch.addmm(self.bias, x,
+                                                                           self.weight)
         return y if self.act is None else self.act(y)
 
 
-class BatchNorm(nn.Module):
-    """Keras semantics: biased batch variance for normalising and for the moving update."""
+class BatchNorm(Op):
+    """Keras semantics: biased batch variance for normalising and for the moving update.
+    Scale, offset and moving statistics are held under ``nn.BatchNorm2d``'s names."""
+
+    TENSORS = ("weight", "bias", "running_mean", "running_var")
 
     def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
-        channels = row.output[-1]
+        super().__init__(layer, row)
         self.momentum, self.epsilon = layer.momentum, layer.epsilon
-        self.gamma = nn.Parameter(torch.ones(channels))
-        self.beta = nn.Parameter(torch.zeros(channels))
-        self.register_buffer("moving_mean", torch.zeros(channels))
-        self.register_buffer("moving_variance", torch.ones(channels))
+
+    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
+        return [order] * len(row.slots), order
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
         x = x.float()  # statistics in float32 under mixed precision too
@@ -161,19 +199,19 @@ class BatchNorm(nn.Module):
             if mode.update_stats:
                 m = self.momentum
                 with torch.no_grad():
-                    self.moving_mean.mul_(m).add_(mean.reshape(-1), alpha=1 - m)
-                    self.moving_variance.mul_(m).add_(var.reshape(-1), alpha=1 - m)
+                    self.running_mean.mul_(m).add_(mean.reshape(-1), alpha=1 - m)
+                    self.running_var.mul_(m).add_(var.reshape(-1), alpha=1 - m)
         else:
-            mean, var = self.moving_mean.view(shape), self.moving_variance.view(shape)
-        scale = self.gamma.view(shape) * torch.rsqrt(var + self.epsilon)
-        return (x - mean) * scale + self.beta.view(shape)
+            mean, var = self.running_mean.view(shape), self.running_var.view(shape)
+        scale = self.weight.view(shape) * torch.rsqrt(var + self.epsilon)
+        return (x - mean) * scale + self.bias.view(shape)
 
 
-class Dropout(nn.Module):
+class Dropout(Op):
     """Inverted dropout, training only; masks come from the mode's (per-step) generator."""
 
     def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
+        super().__init__(layer, row)
         self.rate = layer.rate
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
@@ -183,63 +221,29 @@ class Dropout(nn.Module):
         return x * (noise >= self.rate).to(x.dtype).mul_(1.0 / (1.0 - self.rate))
 
 
-class Flatten(nn.Module):
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
+class Flatten(Op):
+    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
+        return [], flatten_perm(row.input)
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
         return x.flatten(1)  # C, H, W order; see the module docstring
 
 
-class Activation(nn.Module):
+class Activation(Op):
     def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
-        self.fn = activation_fn(layer.kind, getattr(layer, "alpha", 0.2))
+        super().__init__(layer, row)
+        self.fn = activation_fn(layer)
 
     def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
         return self.fn(x)
 
 
-LAYERS: dict[str, type[nn.Module]] = {
+# Layer kind -> module (one op per kind).
+LAYERS: dict[str, type[Op]] = {
     "conv2d": Conv2d, "maxpool": MaxPool, "avgpool": AvgPool, "dense": Dense,
     "batchnorm": BatchNorm, "dropout": Dropout, "flatten": Flatten,
+    **dict.fromkeys(ACTIVATIONS, Activation),
 }
-
-
-@dataclass(frozen=True)
-class Slot:
-    """Where one canonical weight lives in the module, and how its layout differs.
-
-    The tensor is looked up on every use: ``Module.to`` replaces buffers by new tensors.
-    """
-
-    module: nn.Module
-    attr: str
-    conv: bool = False  # OIHW here, HWIO canonical
-    perm: np.ndarray | None = None  # rows: canonical = torch[perm]
-    inverse: np.ndarray | None = field(default=None, repr=False)  # torch = canonical[inverse]
-
-    @property
-    def tensor(self) -> torch.Tensor:
-        return getattr(self.module, self.attr)
-
-    def to_canonical(self, array: np.ndarray) -> np.ndarray:
-        if self.conv:
-            return array.transpose(2, 3, 1, 0)
-        return array if self.perm is None else array[self.perm]
-
-    def from_canonical(self, array: np.ndarray) -> np.ndarray:
-        if self.conv:
-            return array.transpose(3, 2, 0, 1)
-        return array if self.inverse is None else array[self.inverse]
-
-
-def flatten_perm(shape: tuple[int, ...]) -> np.ndarray | None:
-    """Canonical (H, W, C) flat index -> torch (C, H, W) flat index; None when identical."""
-    h, w, c = shape
-    if c == 1 or h * w == 1:
-        return None
-    return np.arange(h * w * c).reshape(c, h, w).transpose(1, 2, 0).ravel()
 
 
 def _module_key(name: str, taken: nn.ModuleDict) -> str:
@@ -256,41 +260,25 @@ class Net(nn.Module):
 
     def __init__(self, spec: Spec):
         super().__init__()
-        table = infer_shapes(spec)
         self.layers = nn.ModuleDict()
-        self.order: list[tuple[str, nn.Module]] = []
+        self.order: list[tuple[str, Op]] = []
         self.slots: dict[str, Slot] = {}
         self.out_perm: dict[str, np.ndarray | None] = {}
-        self.has_dropout = False
-        perm: np.ndarray | None = None
-        for layer, row in zip(spec.layers, table.rows, strict=True):
-            module = LAYERS.get(layer.kind, Activation)(layer, row)
+        perm: FlatOrder = None
+        for layer, row in zip(spec.layers, spec.table.rows, strict=True):
+            module = LAYERS[layer.kind](layer, row)
             self.layers[_module_key(row.name, self.layers)] = module
             self.order.append((row.name, module))
-            if layer.kind == "flatten":
-                perm = flatten_perm(row.input)
-            rows = {} if perm is None else {"perm": perm, "inverse": np.argsort(perm)}
-            if layer.kind == "conv2d":
-                self._slot(row.name, "kernel", module, "weight", conv=True)
-                self._slot(row.name, "bias", module, "bias")
-            elif layer.kind == "dense":
-                self._slot(row.name, "kernel", module, "kernel", **rows)
-                self._slot(row.name, "bias", module, "bias")
-                perm = None
-            elif layer.kind == "batchnorm":
-                for name in ("gamma", "beta", "moving_mean", "moving_variance"):
-                    self._slot(row.name, name, module, name, **rows)
-            self.has_dropout |= layer.kind == "dropout" and layer.rate > 0
+            rows, perm = module.flat_order(row, perm)
+            for name, attr, order in zip(row.weights, module.TENSORS[:len(row.slots)], rows,
+                                         strict=True):
+                layout = {} if order is None else {"perm": order, "inverse": np.argsort(order)}
+                self.slots[name] = Slot(module, attr, conv=attr in module.OIHW, **layout)
             self.out_perm[row.name] = perm
+        self.has_dropout = any(isinstance(m, Dropout) and m.rate > 0 for _, m in self.order)
         # A net may end flat but before any dense (e.g. conv -> flatten): reorder the logits.
         self.register_buffer("final_perm", None if perm is None else torch.from_numpy(perm),
                              persistent=False)
-        expected = weight_shapes(spec)
-        assert list(self.slots) == list(expected), (list(self.slots), list(expected))
-
-    def _slot(self, layer: str, name: str, module: nn.Module, attr: str, **layout: Any) -> None:
-        if getattr(module, attr) is not None:  # absent when bias: false
-            self.slots[f"{layer}/{name}"] = Slot(module, attr, **layout)
 
     def forward(self, x: torch.Tensor, mode: Mode = EVAL,
                 collect: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
