@@ -31,6 +31,7 @@ _LAZY = {
     "save_weights": "convspec.weights",
     "load_weights": "convspec.weights",
     "load_dataset": "convspec.data",
+    "load_data": "convspec.data",
     "Trainer": "convspec.train",
     "evaluate": "convspec.evaluation",
     "Evaluation": "convspec.evaluation",

@@ -84,12 +84,19 @@ def evaluate(model: Any, split: Split, batch_size: int | None = None,
     """Predict ``split`` with a compiled model and compare with its labels.
 
     Images go through ``model.predict`` in batches of ``batch_size`` (default: the spec's
-    ``train.eval_batch_size``); ``num_classes`` defaults to the spec's ``classes``. Available
-    as ``convspec.evaluate(model, split)``.
+    ``train.eval_batch_size``; stored images are converted a few batches at a time);
+    ``num_classes`` defaults to the spec's ``classes``. Available as
+    ``convspec.evaluate(model, split)``.
     """
     if batch_size is None:
         batch_size = model.spec.train.eval_batch_size
-    logits = model.predict(split.images, batch_size=batch_size)
+    if isinstance(split.images, np.ndarray):
+        logits = model.predict(split.images, batch_size=batch_size)
+    else:  # stored images, converted a chunk of whole batches at a time (same batches)
+        chunk = batch_size * max(1, 8192 // batch_size)
+        parts = [model.predict(x, batch_size=batch_size) for x in split.images.chunks(chunk)]
+        logits = (np.concatenate(parts) if parts
+                  else np.zeros((0, model.spec.classes), np.float32))
     n = num_classes or model.spec.classes
     return Evaluation(split.labels.astype(np.int64), logits.argmax(axis=1).astype(np.int64),
                       logits, n)

@@ -17,9 +17,10 @@ from typing import Any
 
 from .atomic_files import atomic_write_text
 from .backends import get_backend
-from .data import Dataset, load_dataset
+from .data import Dataset
 from .evaluation import Evaluation, evaluate
 from .run_config import RunConfig
+from .run_data import class_names, describe, run_data
 from .run_directory import RunDirectory
 from .shapes import format_table, infer_shapes
 from .specification import Spec
@@ -42,6 +43,11 @@ class Run:
     def run_dir(self) -> Path:
         return self.directory.path
 
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """One name per output (the run's recorded class names)."""
+        return class_names(self.spec, self.directory)
+
     @cached_property
     def evaluation(self) -> Evaluation:
         return evaluate(self.model, self.data.test, self.spec.train.eval_batch_size)
@@ -50,7 +56,7 @@ class Run:
               layers: list[str] | None = None) -> list[Path]:
         return write_run_plots(self.run_dir, data=self.data, model=self.model,
                                evaluation=self.evaluation, what=kinds, image=image,
-                               layers=layers)
+                               layers=layers, class_names=self.class_names)
 
     @cached_property
     def final(self) -> dict[str, Any]:
@@ -58,19 +64,21 @@ class Run:
         return self.directory.read_final()
 
 
-def open_run(run_dir: str | Path, *, backend: str | None = None,
-             data_dir: str | None = None) -> Run:
-    """Load a run directory's spec, weights and dataset, compiled with ``backend`` (default:
-    the run's own)."""
+def open_run(run_dir: str | Path, *, backend: str | None = None, data_dir: str | None = None,
+             data: str | None = None, log: Any = None) -> Run:
+    """Load a run directory's spec, weights and data, compiled with ``backend`` (default: the
+    run's own). The data is the run's own (``convspec.run_data``) unless ``data`` (a path)
+    or ``data_dir`` says otherwise; ``log`` receives a line saying which data it is."""
     directory = RunDirectory.open(run_dir)
     config = directory.config
     assert config is not None
     spec = directory.load_spec()
     weights = directory.load_weights(spec)
+    loaded = run_data(spec, directory, data=data, data_dir=data_dir, log=log)
+    if log is not None:
+        log(describe(loaded, "test"))
     model = get_backend(backend or config.backend).compile(spec, weights=weights)
-    data = load_dataset(spec.train.dataset, data_dir=data_dir or config.data_dir,
-                        validation_size=spec.train.validation_size, log=lambda m: None)
-    return Run(directory, spec, config, model, data)
+    return Run(directory, spec, config, model, loaded)
 
 
 def _img(path: Path, alt: str) -> str:
@@ -102,6 +110,7 @@ def write_report(run: Run, *, image: int = 0) -> Path:
         "Backend (trained / shown)": f"{cfg.backend} / {run.model.backend}",
         "Dataset": f"{run.data.name} ({run.data.source})"
                    + (" - 5,000-image sample" if run.data.is_sample else ""),
+        "Preprocessing": run.data.preprocessing.formula(),
         "Iterations": final.get("iterations", "unknown (no final.json)"),
         "Training time": f"{final.get('elapsed_seconds', '?')} s",
         "Validation accuracy": f"{final['val_accuracy']:.2%}"
@@ -112,7 +121,7 @@ def write_report(run: Run, *, image: int = 0) -> Path:
                    for k, v in facts.items())
     per_class = "".join(
         f"<tr><td>{html.escape(str(name))}</td><td>{acc:.1%}</td></tr>"
-        for name, acc in zip(run.data.class_names, ev.per_class_accuracy))
+        for name, acc in zip(run.class_names, ev.per_class_accuracy))
 
     def section(title: str, names: list[str]) -> str:
         imgs = "".join(_img(by_name[n], n.removesuffix(".png").replace("_", " "))

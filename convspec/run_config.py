@@ -1,7 +1,8 @@
 """``config.json``: how a run was made, validated field by field as it is read.
 
 The fields a run needs to be reopened or resumed are typed (``backend``, ``device``,
-``dataset``, ``data_dir``, and ``precision`` / ``compiled``, which older runs lack and default);
+``dataset``, ``data_dir``, and ``precision`` / ``compiled`` / ``data``, which older runs lack
+and default; ``data`` is checked by ``convspec.data.record.DataRecord``);
 everything else written at the start of a run (data source and sizes, overrides, the parallel
 layout, the command, the start time, versions) is kept as recorded, for people and reports.
 Only ``convspec.run_directory.RunDirectory`` reads or writes the file.
@@ -25,6 +26,7 @@ _FIELDS: dict[str, tuple[tuple[type, ...], str, Any]] = {
     "data_dir": ((str, type(None)), "a string or null", _REQUIRED),
     "precision": ((str,), "a string", "fp32"),
     "compiled": ((bool,), "true or false", False),
+    "data": ((dict, type(None)), "an object or null", None),
 }
 
 
@@ -38,6 +40,7 @@ class RunConfig:
     data_dir: str | None
     precision: str = "fp32"
     compiled: bool = False
+    data: Mapping[str, Any] | None = None  # convspec.data.record: source, classes, preprocessing
     record: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,8 +76,20 @@ class RunConfig:
                 raise RunDirectoryError(f"{source}: field {name!r} must be {what}, got "
                                         f"{json.dumps(value)}")
             values[name] = value
+        if values["data"] is not None:
+            from .data.record import DataRecord
+
+            DataRecord.from_dict(values["data"], source)
         record = {k: v for k, v in data.items() if k not in _FIELDS}
         return cls(**values, record=record)
+
+    def data_record(self) -> Any:
+        """The recorded data (``convspec.data.record.DataRecord``), or None for older runs."""
+        if self.data is None:
+            return None
+        from .data.record import DataRecord
+
+        return DataRecord.from_dict(self.data, "config.json")
 
 
 def _json_type(value: Any) -> str:

@@ -97,7 +97,11 @@ def test_predict_classifies_png_files(backend_name, tmp_path, capsys):
     Image.fromarray((test.images[0, :, :, 0] * 255).astype(np.uint8)).resize((56, 56)).save(big)
     capsys.readouterr()
     assert main(["predict", MNIST, "--weights", str(out), "--backend", backend_name,
-                 *paths, str(big)]) == 0
+                 *paths, str(big)]) == 1  # another size is an error unless a resize is asked
+    assert f"{big}: the image is 56x56 (width x height), the spec's input is 28x28; give " \
+           "--resize bilinear" in capsys.readouterr().err
+    assert main(["predict", MNIST, "--weights", str(out), "--backend", backend_name,
+                 *paths, str(big), "--resize", "bilinear"]) == 0
     captured = capsys.readouterr()
     lines = captured.out.strip().splitlines()
     assert len(lines) == 4 and all("%" in line for line in lines)

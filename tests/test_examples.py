@@ -32,3 +32,22 @@ def test_python_api_example(backend_name, tmp_path, capsys, monkeypatch):
     assert "Accuracy on Test-Set:" in capsys.readouterr().out
     for name in ("mnist.safetensors", "confusion.png", "conv1_filters.png"):
         assert (tmp_path / name).is_file()
+
+
+@pytest.mark.slow
+def test_own_images_example_writes_every_layout(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "my-digits"
+    monkeypatch.setattr(sys, "argv", ["own_images.py", str(out), "--limit", "300"])
+    runpy.run_path(str(ROOT / "examples" / "own_images.py"), run_name="__main__")
+    assert "wrote 300 train images" in capsys.readouterr().out
+    assert len(list((out / "train").glob("*/*.png"))) == 300
+    assert len((out / "train.csv").read_text().splitlines()) == 301
+    import numpy as np
+
+    with np.load(out / "digits.npz") as arrays:
+        assert arrays["x_train"].shape == (300, 28, 28) and arrays["x_test"].dtype == np.uint8
+    from convspec.cli import main
+
+    spec = str(ROOT / "specs" / "mnist.yaml")
+    for data in (out, out / "train.csv", out / "digits.npz"):
+        assert main(["validate", spec, "--data", str(data)]) == 0

@@ -357,7 +357,7 @@ def trained_run(tmp_path_factory):
     (root / "tiny.yaml").write_text(TINY)
     out = root / "run"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(convspec.train.run, "load_dataset", lambda *a, **k: tiny_dataset())
+        mp.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())
         assert main(["train", str(root / "tiny.yaml"), "--backend", backend, "--iterations",
                      "2", "--out", str(out), "--no-progress"]) == 0
     return out

@@ -38,7 +38,7 @@ class NumpyBackend:
 def linear(monkeypatch, tmp_path):
     """The LINEAR spec as a file, trained by NumpyBackend on the tiny synthetic dataset."""
     monkeypatch.setitem(backends.BUILTIN, NumpyBackend.name, f"{__name__}:NumpyBackend")
-    monkeypatch.setattr(convspec.train.run, "load_dataset", lambda *a, **k: tiny_dataset())
+    monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())
     path = tmp_path / "linear.yaml"
     path.write_text(LINEAR)
     return path

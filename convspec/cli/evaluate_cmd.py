@@ -1,4 +1,4 @@
-"""``convspec evaluate SPEC --weights RUN_DIR_OR_FILE``."""
+"""``convspec evaluate RUN_DIR`` or ``convspec evaluate SPEC --weights RUN_DIR_OR_FILE``."""
 
 from __future__ import annotations
 
@@ -11,43 +11,65 @@ from ._util import reporting
 
 
 @click.command("evaluate")
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
-@click.option("--weights", "-w", required=True, type=click.Path(exists=True),
-              help="A run directory or a weights file (.safetensors) from any backend.")
-@click.option("--backend", "-b", default="torch", show_default=True, help="Backend to run.")
+@click.argument("target", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
+@click.option("--weights", "-w", type=click.Path(exists=True),
+              help="A run directory or a weights file (.safetensors) from any backend "
+              "(default: RUN_DIR's own; needed with a SPEC).")
+@click.option("--backend", "-b", default=None,
+              help="Backend to run (default: the run's, else torch).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True)
+@click.option("--data", "data", type=click.Path(),
+              help="Evaluate on this data instead of the run's: a folder, a folder of IDX "
+              "files, a .csv or a .npz.")
 @click.option("--dataset", type=click.Choice(DATASET_NAMES),
-              help="Override train.dataset.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with IDX files.")
+              help="Evaluate on this built-in dataset instead of the run's.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder with a built-in dataset's IDX files (default: the run's).")
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def command(spec_path: str, weights: str, backend: str, device: str, dataset: str | None,
-            data_dir: str | None, split: str, as_json: bool) -> None:
+def command(target: str, weights: str | None, backend: str | None, device: str,
+            data: str | None, dataset: str | None, data_dir: str | None, split: str,
+            as_json: bool) -> None:
     """Evaluate trained weights: accuracy, per-class accuracy, confusion matrix, errors.
 
-    Weights trained with one backend evaluate identically with another.
+    RUN_DIR evaluates a run with its own spec, weights and data (the data source, data
+    folder and preprocessing it was trained with); SPEC --weights W evaluates weights for a
+    spec, on the data of the run W belongs to when it is one. --data or --dataset evaluate
+    on other data. Weights trained with one backend evaluate identically with another.
     """
+    from pathlib import Path
+
     from ..backends import get_backend
-    from ..data import load_dataset
+    from ..errors import UsageError
     from ..evaluation import evaluate
-    from ..run_directory import resolve_weights
-    from ..specification import load_spec
-    from ..train.options import apply_overrides
+    from ..run_data import describe, open_target, padded, run_data
 
     with reporting():
-        spec = apply_overrides(load_spec(spec_path), {"dataset": dataset})
-        params = resolve_weights(weights, spec)
-        data = load_dataset(spec.train.dataset, data_dir=data_dir,
-                            validation_size=spec.train.validation_size,
-                            log=lambda m: click.echo(m, err=True))
+        if data and dataset:
+            raise UsageError("give either --data PATH or --dataset NAME, not both")
+        spec, run, params = open_target(target, weights)
+        told = bool(data or dataset)
+        data_spec = run.load_spec() if run is not None and not told else spec
+        if run is None and not told:
+            from ..data.resolve import with_data
+
+            data_spec = with_data(spec, spec_dir=Path(target).parent)
+        loaded = run_data(data_spec, run, data=data, dataset=dataset, data_dir=data_dir,
+                          log=lambda m: click.echo(m, err=True))
+        backend = backend or (run.config.backend if run and run.config else "torch")
         model = get_backend(backend).compile(spec, weights=params, device=device)
-        result = evaluate(model, getattr(data, split), spec.train.eval_batch_size)
+        result = evaluate(model, getattr(loaded, split), spec.train.eval_batch_size)
+        names = padded(loaded.class_names, spec.classes)
         if as_json:
-            click.echo(json.dumps({"split": split, "backend": backend, **result.to_dict()}))
+            click.echo(json.dumps({"split": split, "backend": backend,
+                                   "data": {"source": loaded.source,
+                                            "class_names": list(names)},
+                                   **result.to_dict()}))
             return
-        text = result.report(data.class_names)
+        click.echo(describe(loaded, split))
+        text = result.report(tuple(names))
         click.echo(text.replace("Test-Set", split.capitalize() + "-Set", 1))
         wrong = result.misclassified
         click.echo(f"Misclassified ({len(wrong)}): {' '.join(map(str, wrong[:50]))}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from ._util import reporting
@@ -32,15 +34,18 @@ def command(run_dir: str, fmt: str, out: str | None, weights: str | None,
     """Export a trained network as ONNX, TorchScript or a TensorFlow SavedModel.
 
     RUN_DIR is a run directory written by `convspec train` (or a weights file inside one).
-    The export takes NHWC float32 images (any batch size) and returns the logits in
-    evaluation mode. It is written under a temporary name, loaded back with its own runtime
+    The export takes NHWC float32 images (any batch size), preprocessed as the run's were
+    (pixel / 255, then the recorded mean / std if any), and returns the logits in evaluation
+    mode; the class names and the preprocessing are in its metadata. It is written under a
+    temporary name, loaded back with its own runtime
     and compared with the NumPy reference on pseudo-random images; only an export within
     --tolerance is moved to --out. An existing --out is never replaced without --force.
     """
     from pathlib import Path
 
     from ..errors import UsageError
-    from ..export import default_path, export_model, get_format
+    from ..export import data_metadata, default_path, export_model, get_format
+    from ..run_data import class_names, input_preprocessing, run_of
     from ..run_directory import SPEC_FILE, RunDirectory, resolve_weights
     from ..specification import load_spec
 
@@ -57,7 +62,11 @@ def command(run_dir: str, fmt: str, out: str | None, weights: str | None,
         params = resolve_weights(weights or source, spec)
         target = Path(out) if out else default_path(folder, fmt)
         title = get_format(fmt).title
+        run = run_of(folder)
+        meta = data_metadata(class_names(spec, run), input_preprocessing(spec, run))
         click.echo(f"exporting {spec.name} to {title}: {target}")
+        click.echo(f"input: NHWC float32, {json.loads(meta['preprocessing'])['input']}")
         result = export_model(spec, params, fmt, target, force=force, verify=verify,
-                              tolerance=tolerance, log=click.echo)
+                              tolerance=tolerance, log=click.echo, metadata=meta)
         click.echo(f"wrote {result.path}" + ("" if verify else " (not verified: --no-verify)"))
+

@@ -19,9 +19,13 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
               help="Conv layer for filters/activations (repeatable; default: all conv layers).")
 @click.option("--backend", "-b", default=None,
               help="Backend for activations and predictions (default: the run's).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with IDX files.")
+@click.option("--data", "data", type=click.Path(),
+              help="Use this data instead of the run's: a folder, a folder of IDX files, a "
+              ".csv or a .npz.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder with a built-in dataset's IDX files (default: the run's).")
 def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],
-            backend: str | None, data_dir: str | None) -> None:
+            backend: str | None, data: str | None, data_dir: str | None) -> None:
     """Write a run's figures as PNG files into the run directory.
 
     errors: the first misclassified test images; confusion: confusion matrix; filters: conv
@@ -31,7 +35,7 @@ def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, 
     from ..viz.run_figures import KINDS
 
     with reporting():
-        run = open_run(run_dir, backend=backend, data_dir=data_dir)
+        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo)
         kinds = KINDS if "all" in what else tuple(dict.fromkeys(what))
         for path in run.plots(kinds, image=image, layers=list(layers) or None):
             click.echo(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""``convspec predict SPEC --weights W image.png ...``."""
+"""``convspec predict RUN_DIR FILES_OR_FOLDERS...`` or ``predict SPEC FILES --weights W``."""
 
 from __future__ import annotations
 
@@ -8,43 +8,83 @@ from ._util import reporting
 
 
 @click.command("predict")
-@click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--weights", "-w", required=True, type=click.Path(exists=True),
-              help="A run directory or a weights file.")
-@click.option("--backend", "-b", default="torch", show_default=True)
+@click.argument("target", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
+@click.argument("inputs", metavar="FILES_OR_FOLDERS...", nargs=-1, required=True,
+                type=click.Path())
+@click.option("--weights", "-w", type=click.Path(exists=True),
+              help="A run directory or a weights file (default: RUN_DIR's; needed with a SPEC).")
+@click.option("--backend", "-b", default=None,
+              help="Backend to run (default: the run's, else torch).")
+@click.option("--resize", type=click.Choice(["nearest", "bilinear", "bicubic", "lanczos", "box",
+                                             "hamming"]),
+              help="Resize images of another size with this filter (default: the run's data "
+              "source's; without one, another size is an error).")
+@click.option("--background", default=None, callback=lambda ctx, param, value: _colour(value),
+              help="Colour transparent pixels are composited over: black, white or #rrggbb "
+              "(default: the run's data source's, else black).")
 @click.option("--invert", is_flag=True,
               help="Invert grey levels (for dark digits on a light background).")
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many classes to list per image.")
-def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str, invert: bool,
-            top: int) -> None:
-    """Classify image files (PNG, JPEG ...) and print class probabilities.
+@click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
+              show_default=True, help="Output: a line per file, CSV or JSON.")
+@click.option("--out", "-o", type=click.Path(dir_okay=False),
+              help="Write the output to this file instead of the terminal.")
+def command(target: str, inputs: tuple[str, ...], weights: str | None, backend: str | None,
+            resize: str | None, background: str | None, invert: bool, top: int, fmt: str,
+            out: str | None) -> None:
+    """Classify image files (PNG, JPEG, BMP, GIF, WebP, TIFF; folders are searched) and
+    print class probabilities.
 
-    Images are converted to the spec's channels and resized to its input size (with a
-    warning); MNIST-style data is a light digit on a dark background.
+    Files are read as the run's training images were: converted to the spec's channels,
+    transparency composited over the background, preprocessed with the run's recorded
+    scaling and normalisation. MNIST-style data is a light figure on a dark background.
     """
-    import numpy as np
+    from pathlib import Path
 
     from ..backends import get_backend
-    from ..data import DATASETS
-    from ..images import load_images
-    from ..run_directory import resolve_weights
-    from ..specification import load_spec
+    from ..data.decoder import DecodeOptions
+    from ..prediction import expand_inputs, format_rows, predict_files, rows
+    from ..run_data import class_names, input_preprocessing, open_target
+
+    def warn(message: str) -> None:
+        click.echo(message, err=True)
 
     with reporting():
-        spec = load_spec(spec_path)
-        batch = load_images(images, spec, invert=invert, warn=lambda m: click.echo(m, err=True))
-        model = get_backend(backend).compile(spec, weights=resolve_weights(weights, spec))
-        logits = model.predict(batch).astype(np.float64)
-        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs /= probs.sum(axis=1, keepdims=True)
-        names = DATASETS[spec.train.dataset].class_names
+        spec, run, params = open_target(target, weights)
+        source = (run.load_spec() if run is not None else spec).train.dataset
+        options = DecodeOptions.for_spec(
+            spec, resize or getattr(source, "resize", None),
+            background or getattr(source, "background", "black"))
+        preprocessing = input_preprocessing(spec, run)
+        files = expand_inputs(inputs)
+        names = class_names(spec, run)
+        colour = "grey" if options.channels == 1 else "RGB"
+        warn(f"Reading {len(files)} image(s) as {options.height}x{options.width} {colour}, "
+             f"transparency over {background or getattr(source, 'background', 'black')}, "
+             f"{'resized with ' + options.resize if options.resize else 'no resizing'}; "
+             f"{preprocessing.formula()}")
+        backend = backend or (run.config.backend if run and run.config else "torch")
+        model = get_backend(backend).compile(spec, weights=params)
+        found = predict_files(model, files, options, preprocessing, invert=invert, warn=warn)
+        text = format_rows(rows(found, names, top), names, fmt)
+        if out:
+            from ..atomic_files import atomic_write_text
 
-        def label(c: int) -> str:
-            return f"{c} ({names[c]})" if names and c < len(names) else str(c)
+            atomic_write_text(Path(out), text)
+            warn(f"wrote {out}")
+        else:
+            click.echo(text, nl=False)
 
-        for path, p in zip(images, probs):
-            order = [int(c) for c in np.argsort(-p)[:top]]
-            ranked = ", ".join(f"{label(c)}: {p[c]:.1%}" for c in order)
-            click.echo(f"{path}: {label(order[0])}  [{ranked}]")
+
+def _colour(value: str | None) -> str | None:
+    if value is not None:
+        from ..data.decoder import parse_colour
+        from ..errors import DataError
+
+        try:
+            parse_colour(value)
+        except DataError as exc:
+            raise click.BadParameter(str(exc).removeprefix("background ")) from None
+    return value
+

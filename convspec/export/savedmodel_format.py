@@ -20,7 +20,8 @@ from .torchscript_format import metadata
 SIGNATURE = "serving_default"
 
 
-def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
+def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path,
+          extra: Mapping[str, str] | None = None) -> None:
     from ..backends.tensorflow import quiet_tensorflow
 
     quiet_tensorflow()
@@ -42,10 +43,11 @@ def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
     with tf.device("/CPU:0"):
         serving = Serving(Network(spec, weights))
         tf.saved_model.save(serving, str(path), signatures={SIGNATURE: serving.serve})
-    extra = path / "assets.extra"
-    extra.mkdir(exist_ok=True)
-    (extra / "convspec.json").write_text(json.dumps(metadata(spec), sort_keys=True) + "\n",
-                                         encoding="utf-8")
+    folder = path / "assets.extra"
+    folder.mkdir(exist_ok=True)
+    meta = {**metadata(spec), **(extra or {})}
+    (folder / "convspec.json").write_text(json.dumps(meta, sort_keys=True) + "\n",
+                                          encoding="utf-8")
 
 
 def run(path: Path, images: np.ndarray) -> np.ndarray:

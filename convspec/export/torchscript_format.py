@@ -69,7 +69,8 @@ def module(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
     return wrapper
 
 
-def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
+def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path,
+          extra: Mapping[str, str] | None = None) -> None:
     import torch
 
     wrapper = module(spec, weights)
@@ -77,7 +78,8 @@ def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path) -> None:
     with _quiet_jit(), torch.no_grad():
         traced = torch.jit.trace(wrapper, example, check_trace=False)
         torch.jit.save(traced, str(path),
-                       _extra_files={METADATA_FILE: json.dumps(metadata(spec), sort_keys=True)})
+                       _extra_files={METADATA_FILE: json.dumps({**metadata(spec), **(extra or {})},
+                                                              sort_keys=True)})
 
 
 def run(path: Path, images: np.ndarray) -> np.ndarray:

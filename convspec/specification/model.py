@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
-from ..data.catalog import DatasetName
 from ..layers import Layer
 from .checks import resolve_names, run_checks
+from .data_source import DatasetField, NormalizeField
 
 if TYPE_CHECKING:
     from ..shapes import ShapeTable
@@ -108,7 +108,10 @@ Optimizer = Annotated[Adam | SGD | Momentum, Field(discriminator="kind")]
 class Train(_Strict):
     """Training setup; every field can be overridden from the CLI."""
 
-    dataset: DatasetName = Field("mnist", description="Dataset name.")
+    dataset: DatasetField = Field("mnist", description="A built-in dataset name, or a mapping "
+                                  "with kind folder, csv, npz or idx (your own data).")
+    normalize: NormalizeField = Field(None, description="After scaling to [0, 1]: null, "
+                                      "{kind: per_channel} or {kind: mean_std, mean, std}.")
     optimizer: Optimizer = Field(default_factory=lambda: {"kind": "adam"}, validate_default=True,
                                  description="Optimizer and its hyper-parameters.")
     batch_size: int = Field(64, gt=0, description="Training minibatch size.")

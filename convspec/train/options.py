@@ -1,9 +1,11 @@
 """What ``convspec train`` was asked for, and the plan it resolves to before any work starts.
 
 ``TrainOptions`` are the command's options as given; ``plan_training`` turns them into a
-``TrainPlan``: the spec with its overrides, the backend, the precision and the data folder,
-taken from the run directory itself when resuming (whose ``config.json`` is read there, once).
-Nothing is loaded, compiled or written yet.
+``TrainPlan``: the spec with its overrides and its data source (``--data PATH``, or the spec's
+own with paths made absolute), the backend, the precision and the data folder, taken from the
+run directory itself when resuming (whose ``config.json`` is read there, once). The data is
+probed and checked against the spec (``convspec.data.fit``), so a mismatch is reported before
+anything is loaded, compiled or written.
 """
 
 from __future__ import annotations
@@ -13,19 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import Backend, get_backend
+from ..data.fit import check_fits
+from ..data.probe import DataSummary, probe
+from ..data.resolve import with_data
 from ..errors import UsageError
 from ..precision import check_precision
 from ..run_directory import RunDirectory
 from ..specification import Spec, load_spec
 
 # What a resumed run may change: its length, where its data is, how often it checkpoints.
-RESUMABLE = ("iterations", "data_dir", "checkpoint_every")
+RESUMABLE = ("iterations", "data_dir", "data", "checkpoint_every")
 
 
 @dataclass
 class TrainOptions:
     """The options of ``convspec train``; ``overrides`` holds the spec overrides (iterations,
-    epochs, batch_size, lr, dataset, seed) and data_dir, out, checkpoint_every."""
+    epochs, batch_size, lr, dataset, seed), data (a path: your own data), data_dir, out and
+    checkpoint_every."""
 
     spec_path: str | None = None
     backend: str | None = None  # default: torch, or the run's own when resuming
@@ -53,6 +59,8 @@ class TrainPlan:
     data_dir: str | None
     resume: RunDirectory | None
     out: Path | None
+    data: DataSummary | None = None  # what the probe found
+    data_notes: tuple[str, ...] = ()  # worth telling before training
 
     @property
     def overrides(self) -> dict[str, Any]:
@@ -86,11 +94,22 @@ def plan_training(opts: TrainOptions) -> TrainPlan:
         return _plan_resume(opts, overrides)
     if not opts.spec_path:
         raise UsageError("missing SPEC (a YAML file such as specs/mnist.yaml), or --resume RUN")
+    if overrides.get("data") and overrides.get("dataset"):
+        raise UsageError("give either --data PATH (your own data) or --dataset NAME, not both")
     spec = apply_overrides(load_spec(opts.spec_path), overrides)
+    spec = with_data(spec, spec_dir=Path(opts.spec_path).parent, data=overrides.get("data"))
     out = Path(overrides["out"]) if overrides.get("out") else None
     precision = check_precision(opts.precision) if opts.precision else "fp32"
-    return TrainPlan(opts, spec, get_backend(opts.backend or "torch"), precision,
-                     overrides.get("data_dir"), None, out)
+    data_dir = overrides.get("data_dir")
+    summary, notes = probe_data(spec, data_dir)
+    return TrainPlan(opts, spec, get_backend(opts.backend or "torch"), precision, data_dir,
+                     None, out, summary, notes)
+
+
+def probe_data(spec: Spec, data_dir: str | None) -> tuple[DataSummary, tuple[str, ...]]:
+    """Probe the spec's data and check that it fits (``DataError`` otherwise)."""
+    summary = probe(spec.train.dataset, data_dir=data_dir)
+    return summary, tuple(check_fits(spec, summary))
 
 
 def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
@@ -99,7 +118,8 @@ def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
     changed = sorted(set(overrides) - set(RESUMABLE))
     if changed:
         raise UsageError(f"cannot change {', '.join(changed)} when resuming; only "
-                         f"--iterations (to extend the run) and --data-dir")
+                         f"--iterations (to extend the run), and --data or --data-dir (where "
+                         f"the same data is now)")
     recorded = check_precision(run.config.precision)
     if opts.precision not in (None, recorded):
         raise UsageError(f"{run.path} trains in {recorded}; a run keeps its precision "
@@ -107,6 +127,9 @@ def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
     spec = run.load_spec()
     if "iterations" in overrides:
         spec = apply_overrides(spec, {"iterations": overrides["iterations"]})
+    if overrides.get("data"):
+        spec = with_data(spec, data=overrides["data"])
     backend = get_backend(opts.backend or run.config.backend)
-    return TrainPlan(opts, spec, backend, recorded,
-                     overrides.get("data_dir") or run.config.data_dir, run, None)
+    data_dir = overrides.get("data_dir") or run.config.data_dir
+    summary, notes = probe_data(spec, data_dir)
+    return TrainPlan(opts, spec, backend, recorded, data_dir, run, None, summary, notes)

@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from ..backends import parallel_layout
-from ..data import load_dataset
 from ..data.dataset import Dataset
+from ..data.loader import load_data
+from ..data.preprocess import Preprocessing
+from ..data.record import data_record
 from ..distributed import Parallel, describe
 from ..evaluation import Evaluation, evaluate
 from ..run_config import RunConfig
@@ -55,8 +57,9 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
         log = quiet
     elif plan.out is not None:
         RunDirectory.check_new(plan.out)  # a taken --out fails before any work
-    data = load_dataset(spec.train.dataset, data_dir=plan.data_dir,
-                        validation_size=spec.train.validation_size, log=log)
+    for note in plan.data_notes:
+        log(f"Note: {note}")
+    data = load_data(spec, data_dir=plan.data_dir, preprocessing=_recorded(plan), log=log)
     data.check_fits(spec)
     extra: dict[str, Any] = {"parallel": parallel} if parallel.enabled else {}
     if plan.precision != "fp32":
@@ -89,7 +92,7 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
                       checkpoint_every=plan.overrides.get("checkpoint_every"), log=log)
     if plan.resume is not None:
         trainer.resume()  # reads and checks the checkpoint before the spec is rewritten
-        if "iterations" in plan.overrides and primary:
+        if ("iterations" in plan.overrides or "data" in plan.overrides) and primary:
             plan.resume.write_spec(spec)
     if primary and progress is not None and trainer.iteration < trainer.iterations:
         display = progress(trainer.iterations, trainer.iteration)
@@ -119,10 +122,19 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
     return TrainOutcome(run.path, result, test)
 
 
+def _recorded(plan: TrainPlan) -> Preprocessing | None:
+    """A resumed run's recorded preprocessing (its mean and std are not computed again)."""
+    record = plan.resume.config.data_record() if plan.resume and plan.resume.config else None
+    return None if record is None else Preprocessing.from_dict(record.preprocessing)
+
+
 def _describe_data(data: Dataset) -> list[str]:
-    return ["Size of:", f"- Training-set:\t\t{len(data.train)}",
-            f"- Validation-set:\t{len(data.validation)}", f"- Test-set:\t\t{len(data.test)}",
-            f"(from {data.source})"]
+    lines = ["Size of:", f"- Training-set:\t\t{len(data.train)}",
+             f"- Validation-set:\t{len(data.validation)}", f"- Test-set:\t\t{len(data.test)}",
+             f"(from {data.source})"]
+    if data.preprocessing.mean is not None:
+        lines.append(f"Preprocessing: {data.preprocessing.formula()}")
+    return lines
 
 
 def _config(plan: TrainPlan, data: Dataset, parallel: Parallel) -> RunConfig:
@@ -134,7 +146,8 @@ def _config(plan: TrainPlan, data: Dataset, parallel: Parallel) -> RunConfig:
     return RunConfig(
         backend=plan.backend.name, device=opts.device, dataset=data.name,
         data_dir=str(plan.data_dir) if plan.data_dir else None, precision=plan.precision,
-        compiled=opts.jit,
+        compiled=opts.jit, data=data_record(data, plan.spec.train.dataset,
+                                            str(plan.data_dir) if plan.data_dir else None),
         record={"data_source": data.source, "is_sample": data.is_sample,
                 "sizes": {"train": len(data.train), "validation": len(data.validation),
                           "test": len(data.test)},

@@ -5,7 +5,7 @@ Used by ``convspec plot``, ``convspec train --plots`` and the report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,15 @@ def conv_layers(spec: Any) -> list[str]:
 
 def write_run_plots(run_dir: Path, *, data: Any, model: Any, evaluation: Any,
                     what: Iterable[str] = KINDS, image: int = 0,
-                    layers: list[str] | None = None) -> list[Path]:
-    """Render the requested kinds of figure into ``run_dir``; returns the files written."""
+                    layers: list[str] | None = None,
+                    class_names: Sequence[str] | None = None) -> list[Path]:
+    """Render the requested kinds of figure into ``run_dir``; returns the files written.
+    ``class_names`` (one per output; default: the data's, padded with indices) label the
+    confusion matrix and the example errors."""
     run_dir = Path(run_dir)
     spec = model.spec
-    names = data.class_names if len(data.class_names) == spec.classes else None
+    names = list(class_names or data.class_names)[:spec.classes]
+    names += [str(i) for i in range(len(names), spec.classes)]
     layers = layers or conv_layers(spec)
     unknown = [name for name in layers if name not in conv_layers(spec)]
     if unknown:
@@ -47,8 +51,8 @@ def write_run_plots(run_dir: Path, *, data: Any, model: Any, evaluation: Any,
         if kind == "curves":
             plot_training_curves(run_dir, path=out("curves.png"))
         elif kind == "errors":
-            plot_example_errors(data.test.images, evaluation.cls_true, evaluation.cls_pred,
-                                    class_names=names, path=out("errors.png"))
+            plot_example_errors(_shown(data.test.images), evaluation.cls_true,
+                                evaluation.cls_pred, class_names=names, path=out("errors.png"))
         elif kind == "confusion":
             plot_confusion_matrix(evaluation.confusion, class_names=names,
                                       path=out("confusion.png"))
@@ -63,3 +67,12 @@ def write_run_plots(run_dir: Path, *, data: Any, model: Any, evaluation: Any,
         else:
             raise UsageError(f"unknown plot {kind!r}; choose from {', '.join(KINDS)} or all")
     return written
+
+
+def _shown(images: Any) -> Any:
+    """Images as a person sees them: scaled to [0, 1] but not normalised (an ImageArray of
+    normalised data would show shifted colours)."""
+    preprocessing = getattr(images, "preprocessing", None)
+    if preprocessing is None or preprocessing.mean is None:
+        return images
+    return images.with_preprocessing(preprocessing.without_normalization())
