@@ -45,10 +45,14 @@ class Optimizer(abc.ABC):
     def update(self, grads: Sequence[torch.Tensor], learning_rate: float) -> None:
         """One update of every weight with ``grads`` (in weight order); then step += 1."""
         self.step += 1
-        self._apply(list(grads), learning_rate)
+        self._apply(list(grads), self._learning_rate(learning_rate))
+
+    def _learning_rate(self, learning_rate: float) -> float:
+        """The step size of this update from the learning rate."""
+        return learning_rate
 
     @abc.abstractmethod
-    def _apply(self, grads: list[torch.Tensor], learning_rate: float) -> None:
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
         """The update rule, in place on ``self.params`` and the slots."""
 
     def state(self) -> dict[str, torch.Tensor]:
@@ -59,8 +63,8 @@ class Optimizer(abc.ABC):
 class SGD(Optimizer):
     """w -= lr g."""
 
-    def _apply(self, grads: list[torch.Tensor], learning_rate: float) -> None:
-        torch._foreach_add_(self.params, grads, alpha=-learning_rate)
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
+        torch._foreach_add_(self.params, grads, alpha=-lr)
 
 
 class Momentum(Optimizer):
@@ -68,13 +72,13 @@ class Momentum(Optimizer):
 
     slot_names = ("accum",)
 
-    def _apply(self, grads: list[torch.Tensor], learning_rate: float) -> None:
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
         mu = self.config.momentum
         accum = self.slots["accum"]
         torch._foreach_mul_(accum, mu)
         torch._foreach_add_(accum, grads)
         step = torch._foreach_add(grads, accum, alpha=mu) if self.config.nesterov else accum
-        torch._foreach_add_(self.params, step, alpha=-learning_rate)
+        torch._foreach_add_(self.params, step, alpha=-lr)
 
 
 class Adam(Optimizer):
@@ -85,16 +89,19 @@ class Adam(Optimizer):
 
     slot_names = ("m", "v")
 
-    def _apply(self, grads: list[torch.Tensor], learning_rate: float) -> None:
+    def _learning_rate(self, learning_rate: float) -> float:
+        c, t = self.config, self.step  # bias correction in float64
+        return learning_rate * math.sqrt(1.0 - c.beta2 ** t) / (1.0 - c.beta1 ** t)
+
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
         c = self.config
-        b1, b2, t = c.beta1, c.beta2, self.step
-        lr_t = learning_rate * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        b1, b2 = c.beta1, c.beta2
         m, v = self.slots["m"], self.slots["v"]
         torch._foreach_lerp_(m, grads, 1.0 - b1)
         torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), 1.0 - b2)
         denom = torch._foreach_sqrt(v)
         torch._foreach_add_(denom, c.epsilon)
-        torch._foreach_addcdiv_(self.params, m, denom, value=-lr_t)
+        torch._foreach_addcdiv_(self.params, m, denom, value=-lr)
 
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
