@@ -83,7 +83,8 @@ def _torch_train_activations(spec, images, step: int, first_row: int) -> dict[st
     from convspec.backends.torch.ops import Mode
 
     net = Network(spec)
-    mode = Mode(training=True, step=torch.tensor(step, dtype=torch.int64), first_row=first_row)
+    keys = torch.tensor(net.dropout_keys(step), dtype=torch.int64)
+    mode = Mode(training=True, keys=keys, first_row=first_row)
     collected: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         net(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), mode, collected)

@@ -27,8 +27,8 @@ class Forward:
 
 
 class Network(tf.Module):
-    """The compiled network: ``network(x_nhwc, mode, collect)`` -> ``Forward``; call it only
-    inside a ``tf.function`` (the layer dispatch below runs once, at trace time)."""
+    """The compiled network: ``network(x_nhwc, mode, collect)`` -> ``Forward``; meant to run
+    inside a ``tf.function`` (the layer dispatch below then runs once, at trace time)."""
 
     def __init__(self, spec: Spec, compute_dtype: tf.DType = tf.float32):
         super().__init__(name="convspec_network")

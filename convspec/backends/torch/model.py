@@ -59,7 +59,6 @@ class TorchModel(BaseModel):
         self.loss_scale = LossScale() if precision == "fp16" else None
         self._half = COMPUTE_DTYPES[precision]
         self._ieee = ieee_settings(self._device)
-        self._dropout = any(layer.kind == "dropout" and layer.rate > 0 for layer in spec.layers)
         self.set_weights(initial)
         self.ddp: Any = None
         if self.parallel.enabled:  # after the weights: DDP starts from rank 0's copy
@@ -90,10 +89,11 @@ class TorchModel(BaseModel):
     def _train_mode(self, update_stats: bool, rows: int) -> Mode:
         """Train mode for the coming update: the optimizer step and, under DDP, where this
         rank's ``rows`` start in the global batch (dropout masks)."""
-        if not self._dropout:
+        keys = self.net.dropout_keys(self.optimizer.step)
+        if not keys:
             return Mode(training=True, update_stats=update_stats)
-        step = torch.tensor(self.optimizer.step, dtype=torch.int64, device=self._device)
-        return Mode(training=True, update_stats=update_stats, step=step,
+        return Mode(training=True, update_stats=update_stats,
+                    keys=torch.tensor(keys, dtype=torch.int64, device=self._device),
                     first_row=self.parallel.rank * rows)
 
     def _forward(self, x: torch.Tensor, mode: Mode,

@@ -8,7 +8,6 @@ its kind's op (``ops.OPS``) and checks nothing else: shapes come from the shape 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,8 @@ class Node:
     on every call, also under torch.compile, which should see no Python but tensors)."""
 
     op: Callable[..., torch.Tensor]
-    call: Call  # with the mode left at EVAL; each pass replaces it
+    index: int
+    activation: Any | None  # the layer's own activation_layer (conv2d, dense)
     layer: Any
     row: LayerShape
     order: str | None  # buffer holding the canonical index of each flat input feature
@@ -73,13 +73,22 @@ class Network(nn.Module):
                     self.register_buffer(self.attributes[name], tensor)
                 self.layouts[name] = layout
             self.out_perm[row.name] = order
-            call = Call(index, EVAL, dropout.layer_key(spec.train.seed, index),
-                        getattr(layer, "activation_layer", None), None)
-            self.nodes.append(Node(OPS[layer.kind], call, layer, row, order_buffer,
+            self.nodes.append(Node(OPS[layer.kind], index, getattr(layer, "activation_layer",
+                                                                    None),
+                                   layer, row, order_buffer,
                                    tuple(self.attributes[name] for name in row.weights)))
         # A net may end flat but before any dense (e.g. conv -> flatten): reorder the logits.
         self.register_buffer("final_perm", None if order is None else torch.from_numpy(order),
                              persistent=False)
+
+    def dropout_keys(self, step: int) -> list[int]:
+        """``convspec.dropout.key`` of every layer for the update at ``step`` (0 for layers
+        that drop nothing); empty when none does."""
+        seed, layers = self.spec.train.seed, self.spec.layers
+        if not any(layer.kind == "dropout" and layer.rate > 0 for layer in layers):
+            return []
+        return [dropout.key(seed, step, index) if layer.kind == "dropout" else 0
+                for index, layer in enumerate(layers)]
 
     @property
     def weights(self) -> dict[str, torch.Tensor]:
@@ -91,8 +100,8 @@ class Network(nn.Module):
                 collect: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """Logits (N, classes) of NCHW images; ``collect`` receives every layer's output."""
         for node in self.nodes:
-            order = None if node.order is None else getattr(self, node.order)
-            call = dataclasses.replace(node.call, mode=mode, order=order)
+            call = Call(node.index, mode, node.activation,
+                        None if node.order is None else getattr(self, node.order))
             x = node.op(call, node.layer, node.row, x, *(getattr(self, attribute)
                                                          for attribute in node.weights))
             if collect is not None:

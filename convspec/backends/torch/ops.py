@@ -24,11 +24,11 @@ Pads = tuple[tuple[int, int], tuple[int, int]]
 
 @dataclass(frozen=True)
 class Mode:
-    """How a forward pass runs: evaluation, or training for the update at ``step``."""
+    """How a forward pass runs: evaluation, or training for one optimizer update."""
 
     training: bool = False
     update_stats: bool = False  # train_step updates moving statistics; gradients() must not
-    step: torch.Tensor | None = None  # optimizer step, int64 (dropout masks)
+    keys: torch.Tensor | None = None  # int64, per layer: its dropout key at this update
     first_row: int = 0  # where the input starts in the global batch (dropout masks)
 
 
@@ -41,7 +41,6 @@ class Call:
 
     index: int  # the layer's position in the spec
     mode: Mode
-    layer_key: int  # convspec.dropout.layer_key of the run's seed and the layer (masks)
     activation: Any | None  # the layer's own ``activation_layer`` (conv2d, dense), if any
     order: torch.Tensor | None  # canonical index of each flat input feature, None: identity
 
@@ -76,28 +75,24 @@ def split_pads(pads: Pads, limit: tuple[int, int] | None = None
     return (left, right, top, bottom), (0, 0)
 
 
-# --- dropout: ``convspec.dropout``'s counter hash in int64 (torch's uint32 lacks the ops), the
-# product of two uint32 split so that it never overflows.
-_LOW16 = 0xFFFF
+# --- dropout: ``convspec.dropout``'s counter hash in int64 (torch's uint32 lacks the ops). The
+# optimizer step lives on the host, so each layer's key is ``convspec.dropout.key`` itself
+# (``Network.dropout_keys``); only the per-element hash is written here.
+
+def _signed(factor: int) -> int:
+    """The factor congruent to ``factor`` mod 2**32 in [-2**31, 2**31): its product with a
+    uint32 fits in int64 (no overflow), and the low 32 bits are the same."""
+    return factor - (1 << 32) if factor >> 31 else factor
 
 
-def _mul32(x: torch.Tensor, factor: int) -> torch.Tensor:
-    """(x * factor) mod 2**32 for uint32 values held in int64."""
-    high = ((x >> 16) * factor) & _LOW16
-    return ((high << 16) + (x & _LOW16) * factor) & dropout.MASK32
+_M1, _M2 = _signed(dropout.M1), _signed(dropout.M2)
 
 
 def _mix(x: torch.Tensor) -> torch.Tensor:
-    """lowbias32 (see ``convspec.dropout.mix``)."""
-    x = _mul32(x ^ (x >> 16), dropout.M1)
-    x = _mul32(x ^ (x >> 15), dropout.M2)
+    """lowbias32 (see ``convspec.dropout.mix``) of uint32 values held in int64."""
+    x = ((x ^ (x >> 16)) * _M1) & dropout.MASK32
+    x = ((x ^ (x >> 15)) * _M2) & dropout.MASK32
     return x ^ (x >> 16)
-
-
-def dropout_key(layer_key: int, step: torch.Tensor) -> torch.Tensor:
-    """``convspec.dropout.key`` of a layer at the (int64 tensor) optimizer step."""
-    key = _mix((step & dropout.MASK32) ^ layer_key)
-    return _mix(key ^ ((step >> 32) & dropout.MASK32))
 
 
 def dropout_positions(x: torch.Tensor, first_row: int,
@@ -116,9 +111,9 @@ def dropout_positions(x: torch.Tensor, first_row: int,
 def dropout_mask(call: Call, rate: float, x: torch.Tensor) -> torch.Tensor:
     """The multiplier of ``x`` (0 or 1 / (1 - rate), in x's type): ``convspec.dropout``'s
     masks, the same bits as every other backend."""
-    if call.mode.step is None:
-        raise ValueError("dropout in training mode needs the optimizer step")
-    key = dropout_key(call.layer_key, call.mode.step)
+    if call.mode.keys is None:
+        raise ValueError("dropout in training mode needs the layers' keys")
+    key = call.mode.keys[call.index]
     positions = dropout_positions(x, call.mode.first_row, call.order) & dropout.MASK32
     keep = (_mix(_mix(positions) ^ key) >> dropout.SHIFT) >= dropout.threshold(rate)
     return keep.to(x.dtype).mul_(dropout.scale(rate))
