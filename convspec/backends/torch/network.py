@@ -73,9 +73,8 @@ class Network(nn.Module):
                     self.register_buffer(self.attributes[name], tensor)
                 self.layouts[name] = layout
             self.out_perm[row.name] = order
-            self.nodes.append(Node(OPS[layer.kind], index, getattr(layer, "activation_layer",
-                                                                    None),
-                                   layer, row, order_buffer,
+            activation = getattr(layer, "activation_layer", None)
+            self.nodes.append(Node(OPS[layer.kind], index, activation, layer, row, order_buffer,
                                    tuple(self.attributes[name] for name in row.weights)))
         # A net may end flat but before any dense (e.g. conv -> flatten): reorder the logits.
         self.register_buffer("final_perm", None if order is None else torch.from_numpy(order),
