@@ -35,6 +35,24 @@ def require_backend(name: str) -> None:
         pytest.skip(f"backend {name!r} is not installed")
 
 
+def register_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    """Register backend ``name`` (``"module:Class"``) in the ``convspec.backends`` entry-point
+    group for one test, as an installed package's metadata would."""
+    import importlib.metadata
+
+    from convspec.backends import ENTRY_POINT_GROUP
+
+    real = importlib.metadata.entry_points
+
+    def entry_points(**kwargs: Any) -> Any:
+        found = list(real(**kwargs))
+        if kwargs.get("group") == ENTRY_POINT_GROUP:
+            found.append(importlib.metadata.EntryPoint(name, value, ENTRY_POINT_GROUP))
+        return found
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     require_backend(request.param)

@@ -204,11 +204,13 @@ def lowbias32(x: np.ndarray) -> np.ndarray:
 def test_dropout_mask_is_the_documented_hash(tf_backend):
     import tensorflow as tf
 
-    from convspec.backends.tensorflow.model import dropout_mask
+    from convspec.backends.tensorflow.ops import Call, Mode, dropout_mask
+    from convspec.dropout import layer_key
 
     seed, step, index, rate = 7, 2**32 + 5, 3, 0.3
-    got = dropout_mask(tf.constant([40, 50]), rate, seed, tf.constant(step, tf.int64),
-                       index).numpy()
+    mode = Mode(training=True, step=tf.constant(step, tf.int64))
+    call = Call(index, mode, layer_key(seed, index), None, tf.float32)
+    got = dropout_mask(call, rate, tf.ones([40, 50])).numpy()
     key = lowbias32(np.array(zlib.crc32(f"{seed}/{index}".encode())) ^ (step & 0xFFFFFFFF))
     key = lowbias32(key ^ (step >> 32))
     bits = lowbias32(lowbias32(np.arange(2000)) ^ key) >> 8

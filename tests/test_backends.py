@@ -9,7 +9,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import ROOT
+from conftest import ROOT, register_entry_point
 
 from convspec import backends
 from convspec.backends import canonical_name, get_backend, is_available, list_backends
@@ -31,18 +31,6 @@ class FakeBackend:
         return ReferenceModel(spec, weights)
 
 
-def _with_entry_point(monkeypatch, name: str, value: str) -> None:
-    real = importlib.metadata.entry_points
-
-    def entry_points(**kwargs):
-        found = list(real(**kwargs))
-        if kwargs.get("group") == backends.ENTRY_POINT_GROUP:
-            found.append(importlib.metadata.EntryPoint(name, value, backends.ENTRY_POINT_GROUP))
-        return found
-
-    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-
-
 def test_builtin_backends_are_registered_through_entry_points():
     eps = importlib.metadata.entry_points(group=backends.ENTRY_POINT_GROUP)
     assert {ep.name for ep in eps} >= {"torch", "tensorflow"}
@@ -54,7 +42,7 @@ def test_a_third_party_backend_is_found_and_used(monkeypatch):
     module = types.ModuleType("convspec_fake_plugin")
     module.FakeBackend = FakeBackend
     monkeypatch.setitem(sys.modules, "convspec_fake_plugin", module)
-    _with_entry_point(monkeypatch, "fake", "convspec_fake_plugin:FakeBackend")
+    register_entry_point(monkeypatch, "fake", "convspec_fake_plugin:FakeBackend")
     assert "fake" in list_backends()
     spec = loads_spec((ROOT / "specs" / "mnist.yaml").read_text())
     model = get_backend("fake").compile(spec, weights=init_weights(spec))
@@ -106,7 +94,7 @@ def test_missing_framework_is_one_clear_line(monkeypatch):
 
 
 def test_broken_plugin_is_a_backend_error(monkeypatch):
-    _with_entry_point(monkeypatch, "broken", "no_such_module_anywhere:Backend")
+    register_entry_point(monkeypatch, "broken", "no_such_module_anywhere:Backend")
     with pytest.raises(BackendError, match="cannot be loaded"):
         get_backend("broken")
 

@@ -63,8 +63,24 @@ layers:
   - {kind: dense, units: 9}
   - {kind: dense, units: 4}
 """
-INLINE = {"odd": ODD, "explicit": EXPLICIT, "valid": VALID}
-SPEC_NAMES = ["mnist", *INLINE]
+# Dropout on NHWC features (torch: NCHW), on flat features in torch's permuted order (right
+# after a flatten) and after a dense layer: every backend draws convspec.dropout's masks.
+DROPOUT = """
+name: dropout
+input: {height: 8, width: 7, channels: 2}
+classes: 4
+layers:
+  - {kind: conv2d, filters: 6, kernel: 3, padding: same, activation: tanh}
+  - {kind: dropout, rate: 0.3}
+  - {kind: maxpool, size: 2, padding: same}
+  - {kind: flatten}
+  - {kind: dropout, rate: 0.2}
+  - {kind: dense, units: 16, activation: relu}
+  - {kind: dropout, rate: 0.5}
+  - {kind: dense, units: 4}
+"""
+INLINE = {"odd": ODD, "explicit": EXPLICIT, "valid": VALID, "dropout": DROPOUT}
+SPEC_NAMES = ["mnist", "mnist_dropout", *INLINE]
 OPTIMIZERS = {
     "adam": "{kind: adam, learning_rate: 0.001}",
     "sgd": "{kind: sgd, learning_rate: 0.1}",
@@ -139,6 +155,7 @@ def test_gradients_agree(backends, spec_name, training):
 @pytest.mark.parametrize(("spec_name", "optimizer"), [
     ("mnist", "tutorial"), ("mnist", "sgd"), ("odd", "adam"), ("odd", "sgd"), ("odd", "momentum"),
     ("odd", "nesterov"), ("valid", "adam"), ("valid", "momentum"), ("explicit", "sgd"),
+    ("mnist_dropout", "tutorial"), ("dropout", "adam"), ("dropout", "momentum"),
 ])
 def test_fifty_steps_agree(backends, spec_name, optimizer):
     spec = make_spec(spec_name, OPTIMIZERS.get(optimizer))  # tutorial: the spec's own Adam

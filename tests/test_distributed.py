@@ -307,6 +307,47 @@ def test_tensorflow_replicas_draw_the_single_device_dropout_masks():
     assert float(diff) <= 1e-5 and traces == "1"
 
 
+DDP_SCRIPT = """
+import sys, numpy as np
+from convspec.backends import get_backend
+from convspec.distributed import from_torchrun
+from convspec.specification import loads_spec
+spec = loads_spec(open(sys.argv[1]).read())
+parallel = from_torchrun()
+rng = np.random.default_rng(1)
+x = rng.random((8 * 6, 6, 6, 1), dtype=np.float32)
+y = rng.integers(0, 3, 8 * 6)
+backend = get_backend("torch")
+one = backend.compile(spec)  # this process alone, the whole global batch
+ddp = backend.compile(spec, parallel=parallel)  # its shard: rows 4 * rank ... 4 * rank + 3
+shard = parallel.shard(8)
+for i in range(6):
+    batch = slice(8 * i, 8 * i + 8)
+    a = one.train_step(x[batch], y[batch], True)
+    b = ddp.train_step(x[batch][shard], y[batch][shard], True)
+    assert abs(a.loss - b.loss) < 1e-5, (i, a, b)
+w1, w2 = one.get_weights(), ddp.get_weights()
+if parallel.rank == 0:
+    print(max(float(np.abs(w1[k] - w2[k]).max()) for k in w1))
+ddp.close()
+"""
+
+
+def test_torch_ranks_draw_the_single_process_dropout_masks(tmp_path):
+    """Each DDP rank hashes its rows' global positions, so two ranks with half the batch each
+    train like one process with the whole batch, dropout included."""
+    require_backend("torch")
+    script, spec = tmp_path / "ddp.py", tmp_path / "spec.yaml"
+    script.write_text(DDP_SCRIPT)
+    spec.write_text(DROPOUT_SPEC)
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node=2", str(script), str(spec)]
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert float(result.stdout.split()[-1]) <= 1e-5
+
+
 def _free_ports(n: int) -> list[int]:
     sockets = [socket.socket() for _ in range(n)]
     for s in sockets:

@@ -29,8 +29,8 @@ from convspec.specification.types import MAX_SIZE
 # interpreter -> (module, the kind -> op mapping, the activation kind -> function mapping)
 INTERPRETERS = {
     "reference": ("convspec.backends.reference", "OPS", "ACTIVATIONS"),
-    "torch": ("convspec.backends.torch.model", "LAYERS", "ACTIVATIONS"),
-    "tensorflow": ("convspec.backends.tensorflow.model", "OPS", "ACTIVATIONS"),
+    "torch": ("convspec.backends.torch.ops", "OPS", "ACTIVATIONS"),
+    "tensorflow": ("convspec.backends.tensorflow.ops", "OPS", "ACTIVATIONS"),
     "onnx": ("convspec.export.onnx_format", "OPS", "ACTIVATIONS"),
 }
 FRAMEWORK = {"torch": "torch", "tensorflow": "tensorflow", "onnx": "onnx"}

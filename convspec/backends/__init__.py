@@ -13,8 +13,15 @@ in and out, and convspec's own numerics, whatever the framework's defaults are:
 * SGD: w -= lr g.  Momentum (TF1): a = mu a + g; w -= lr a  (Nesterov: w -= lr (g + mu a));
 * batch norm (Keras): train mode normalises with the batch mean and biased variance and
   updates moving = momentum * moving + (1 - momentum) * batch; eval mode uses the moving stats;
-* dropout: inverted (kept values scaled by 1 / (1 - rate)), training only, masks drawn from a
-  generator seeded by (train seed, optimizer step), so a resumed run draws the same masks.
+* dropout: inverted (kept values scaled by 1 / (1 - rate)), training only, with the masks of
+  ``convspec.dropout``: a counter hash of (train seed, optimizer step, layer, element
+  position in the global batch), so every backend, a resumed run and any number of
+  data-parallel replicas draw the same masks.
+
+A backend implements ``CompiledModel`` by subclassing ``base.BaseModel``, which owns what is
+the same for every framework (input checks and their wording, predict batching, the weights
+and optimizer-state formats and checks, fp16 state keys, single-process ``any_rank`` /
+``close``); the backend writes only its framework's part.
 
 Backends are found through the ``convspec.backends`` entry-point group (the project's own
 pyproject registers ``torch`` and ``tensorflow`` there, and third-party packages can add
@@ -63,7 +70,11 @@ class StepResult:
 
 @runtime_checkable
 class CompiledModel(Protocol):
-    """A spec compiled by one backend; all arrays crossing this boundary are NumPy."""
+    """A spec compiled by one backend: the public contract; all arrays crossing it are NumPy.
+
+    Bad input raises ``BackendError`` (images, labels, batch size) or ``WeightsError``
+    (weights, optimizer state), worded the same in every backend (``base.BaseModel``).
+    """
 
     spec: Spec
     backend: str

@@ -27,7 +27,7 @@ def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path,
     quiet_tensorflow()
     import tensorflow as tf
 
-    from ..backends.tensorflow.model import Network
+    from ..backends.tensorflow.network import Network
 
     class Serving(tf.Module):
         def __init__(self, net: Network):
@@ -37,11 +37,14 @@ def write(spec: Spec, weights: Mapping[str, np.ndarray], path: Path,
             self.serve = tf.function(self._serve, input_signature=[images], autograph=False)
 
         def _serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-            return {"logits": tf.identity(self.net(images, training=False).logits,
+            return {"logits": tf.identity(self.net(images).logits,
                                           name="logits")}
 
     with tf.device("/CPU:0"):
-        serving = Serving(Network(spec, weights))
+        net = Network(spec)
+        for name, variable in net.weights.items():
+            variable.assign(np.asarray(weights[name], dtype=np.float32))
+        serving = Serving(net)
         tf.saved_model.save(serving, str(path), signatures={SIGNATURE: serving.serve})
     folder = path / "assets.extra"
     folder.mkdir(exist_ok=True)

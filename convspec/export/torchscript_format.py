@@ -46,7 +46,7 @@ def module(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
     import torch
     from torch import nn
 
-    from ..backends.torch.model import Net
+    from ..backends.torch.network import Network
 
     class NHWC(nn.Module):
         """Images arrive NHWC (convspec's layout); the network runs NCHW inside."""
@@ -58,11 +58,11 @@ def module(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
         def forward(self, images: torch.Tensor) -> torch.Tensor:
             return self.net(images.permute(0, 3, 1, 2).contiguous())
 
-    net = Net(spec)
+    net = Network(spec)
     with torch.no_grad():
-        for name, slot in net.slots.items():
-            array = slot.from_canonical(np.asarray(weights[name], dtype=np.float32))
-            slot.tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
+        for name, tensor in net.weights.items():
+            array = net.layouts[name].from_canonical(np.asarray(weights[name], dtype=np.float32))
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(array)))
     wrapper = NHWC(net).eval()
     for parameter in wrapper.parameters():
         parameter.requires_grad_(False)

@@ -2,6 +2,13 @@
 
 This module stays light (no TensorFlow import) so the registry can list and check backends
 without paying for, or requiring, the framework; ``compile`` imports the heavy modules.
+
+The same modules as the torch backend, in the same order: ``ops.py`` (one op per layer kind,
+dropout masks, loss, accuracy), ``network.py`` (the weights and the forward walk over the
+spec's layers), ``optimizers.py``, ``precision.py`` (compute type, fp16 loss scale),
+``devices.py`` (devices, MirroredStrategy / MultiWorkerMirroredStrategy), ``model.py``
+(``TensorFlowModel``, the framework part of ``backends.base.BaseModel``). TensorFlow speaks
+the canonical layout, so there is no ``layout.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from ...errors import UsageError
 
 if TYPE_CHECKING:
     from ...specification import Spec
-    from .compiled import TensorFlowModel
+    from .model import TensorFlowModel
 
 
 def quiet_tensorflow() -> None:
@@ -41,7 +48,7 @@ class TensorFlowBackend:
         MultiWorkerMirroredStrategy (a TF_CONFIG cluster); ``precision`` "bf16" / "fp16"
         computes in 16 bits (see convspec.precision)."""
         quiet_tensorflow()
-        from .compiled import TensorFlowModel
+        from .model import TensorFlowModel
 
         return TensorFlowModel(spec, weights=weights, device=device, jit=jit,
                                parallel=parallel, precision=precision)

@@ -3,9 +3,12 @@
 This module stays light (no torch import) so the registry can list and check backends without
 paying for, or requiring, the framework; ``compile`` imports the heavy modules.
 
-Layout: ``model.py`` builds the module (one submodule per layer), ``optim.py`` implements the
-documented optimizers, ``compiled.py`` is the ``CompiledModel`` that converts between
-convspec's canonical NumPy world (NHWC, HWIO, H-W-C flatten order) and torch at the edge.
+The same modules as the TensorFlow backend, in the same order: ``ops.py`` (one op per layer
+kind, dropout masks, loss, accuracy), ``network.py`` (the weights and the forward walk over the
+spec's layers), ``optimizers.py``, ``precision.py`` (compute type, fp16 loss scale),
+``devices.py`` (devices, torchrun + DistributedDataParallel), ``model.py`` (``TorchModel``, the
+framework part of ``backends.base.BaseModel``); and, because torch runs NCHW, ``layout.py``
+(canonical <-> torch layouts).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from .. import check_device
 
 if TYPE_CHECKING:
     from ...specification import Spec
-    from .compiled import TorchModel
+    from .model import TorchModel
 
 
 class TorchBackend:
@@ -41,7 +44,7 @@ class TorchBackend:
         ``jit=True`` trains through ``torch.compile`` (compiled on the first step).
         """
         check_device(device)
-        from .compiled import TorchModel
+        from .model import TorchModel
 
         return TorchModel(spec, weights=weights, device=device, parallel=parallel,
                           precision=precision, jit=jit)

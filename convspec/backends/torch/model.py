@@ -1,289 +1,196 @@
-"""The spec as an ``nn.Module``: NCHW inside, one submodule per layer, TensorFlow numerics.
+"""``TorchModel``: the torch part of ``BaseModel`` (``base.py`` holds the rest).
 
-Everything runs in torch's native layout (the fast path); canonical layouts exist only at
-the edge (``layout.py``: each canonical weight name maps to a ``Slot``). Torch flattens NCHW
-in C, H, W order, the canonical order is H, W, C: instead of permuting activations every step,
-the rows of the first dense kernel after a flatten (and the parameters of any batch norm
-between the two) are stored permuted (``Op.flat_order``), so the forward pass never reorders
-anything; ``Net.out_perm`` tells the edge how to reorder flat outputs.
-
-Padding amounts always come from the shape table (``row.pads``), never recomputed here, and so
-do the weights: each module holds its layer's declared slots (``row.slots``) in declared order
-under torch's names (``TENSORS``), as parameters where trainable, else as buffers.
+NumPy arrays arrive checked and in canonical layout (NHWC images, HWIO kernels, H-W-C flat
+order); inside, everything is torch-native (``layout.py`` converts at the edge). Inputs are
+wrapped with ``torch.from_numpy`` (no copy on CPU beyond what the layout needs) and results
+leave the device only when a caller asks for them (``fetch``, ``predict``, ...), so a
+training loop never syncs per step.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from ...shapes import LayerShape
+from ...distributed import Parallel
 from ...specification import Spec
-from .layout import HWIO_TO_OIHW, FlatOrder, Slot, flatten_perm
-
-Pads = tuple[tuple[int, int], tuple[int, int]]
-
-
-@dataclass(frozen=True)
-class Mode:
-    """How a forward pass runs: train (batch stats, dropout) or eval, and its side effects."""
-
-    training: bool = False
-    update_stats: bool = False  # train_step updates moving stats; gradients() must not
-    generator: torch.Generator | None = None  # dropout masks, seeded per optimizer step
-
-
-EVAL = Mode()
+from ..base import BaseModel
+from .devices import (
+    all_reduce,
+    data_parallel,
+    join_process_group,
+    leave_process_group,
+    resolve_device,
+)
+from .network import Network
+from .ops import EVAL, Mode, accuracy, cross_entropy
+from .optimizers import make_optimizer
+from .precision import COMPUTE_DTYPES, LossScale, ieee, ieee_settings
 
 
-# Activation kind -> the function its layer model (for its parameters) stands for; softmax is
-# over channels (dim 1 in NCHW).
-ACTIVATIONS: dict[str, Callable[[Any], Callable[[torch.Tensor], Any]]] = {
-    "relu": lambda layer: torch.relu,
-    "tanh": lambda layer: torch.tanh,
-    "sigmoid": lambda layer: torch.sigmoid,
-    "leaky_relu": lambda layer: functools.partial(F.leaky_relu, negative_slope=layer.alpha),
-    "softmax": lambda layer: functools.partial(torch.softmax, dim=1),
-}
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without its warning for read-only arrays (memory maps)."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
-def activation_fn(layer: Any | None) -> Callable[[torch.Tensor], Any] | None:
-    """The activation layer ``layer`` as a function (None for no activation)."""
-    return None if layer is None else ACTIVATIONS[layer.kind](layer)
+class TorchModel(BaseModel):
+    """A spec compiled by the PyTorch backend (see ``convspec.backends.CompiledModel``)."""
 
+    backend = "torch"
 
-def split_pads(pads: Pads, limit: tuple[int, int] | None = None
-               ) -> tuple[tuple[int, int, int, int] | None, tuple[int, int]]:
-    """(explicit F.pad amounts or None, symmetric padding for the op itself).
+    def __init__(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
+                 device: str = "cpu", parallel: Parallel | None = None,
+                 precision: str = "fp32", jit: bool = False):
+        super().__init__(spec, parallel=parallel, precision=precision, jit=jit)
+        initial = self.initial_weights(weights)
+        self._device = resolve_device(device, self.parallel.local_rank)
+        self.device = self._device.type
+        if self.parallel.enabled:
+            self.parallel.check_batch(spec.train.batch_size)
+            join_process_group(self._device, self.parallel)
+        self.net = Network(spec).to(self._device)
+        weights_by_name = self.net.weights
+        self.optimizer = make_optimizer(spec.train.optimizer,
+                                        [(name, weights_by_name[name]) for name in self.trainable])
+        self.loss_scale = LossScale() if precision == "fp16" else None
+        self._half = COMPUTE_DTYPES[precision]
+        self._ieee = ieee_settings(self._device)
+        self.set_weights(initial)
+        self.ddp: Any = None
+        if self.parallel.enabled:  # after the weights: DDP starts from rank 0's copy
+            self.ddp = data_parallel(self.net, self._device)
+        self._train_net: Any = self.ddp if self.ddp is not None else self.net
+        if jit:  # compiled on the first training step (fixed batch shape, no recompiles)
+            self._train_net = torch.compile(self._train_net, dynamic=False)
 
-    Symmetric padding (within ``limit``, torch's max-pool restriction) goes to the op, which
-    avoids a copy; anything else (TF SAME's larger half at the bottom/right) is padded first.
-    """
-    (top, bottom), (left, right) = pads
-    if top == bottom and left == right and (limit is None or (top <= limit[0]
-                                                              and left <= limit[1])):
-        return None, (top, left)
-    return (left, right, top, bottom), (0, 0)
+    # -- the edge: conversions, modes, precision --------------------------------------------
 
+    def _to_nchw(self, images: np.ndarray) -> torch.Tensor:
+        x = _tensor(images).to(self._device, non_blocking=True)
+        return x.permute(0, 3, 1, 2).contiguous()  # no copy when C == 1
 
-class Op(nn.Module):
-    """Base of the layer modules (``forward(x, mode)``): holds the layer's declared weight
-    slots under the names in ``TENSORS`` (those in ``OIHW`` are conv kernels, HWIO canonical),
-    with the slot's trainability and its constant initial value (ones or else zeros)."""
+    def _labels(self, labels: np.ndarray) -> torch.Tensor:
+        return _tensor(labels).to(self._device, non_blocking=True)
 
-    TENSORS: tuple[str, ...] = ()
-    OIHW: tuple[str, ...] = ()
-
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__()
-        for attr, slot in itertools.zip_longest(self.TENSORS, row.slots):
-            if slot is None:  # an optional slot the layer does not have (bias: false)
-                self.register_parameter(attr, None)
-                continue
-            shape = slot.shape
-            if attr in self.OIHW:
-                shape = tuple(shape[axis] for axis in HWIO_TO_OIHW)
-            tensor = torch.ones(shape) if slot.init == "ones" else torch.zeros(shape)
-            if slot.trainable:
-                self.register_parameter(attr, nn.Parameter(tensor))
+    @contextmanager
+    def _compute(self) -> Iterator[None]:
+        """IEEE float32, or autocast to the 16-bit type of a mixed-precision model."""
+        with ieee(self._ieee):
+            if self._half is None:
+                yield
             else:
-                self.register_buffer(attr, tensor)
+                with torch.autocast(self._device.type, dtype=self._half):
+                    yield
 
-    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
-        """Given the flat order of the input, the row order each held tensor is stored in and
-        the flat order of the output. Default: nothing held, the order passes through."""
-        return [None] * len(row.slots), order
+    def _train_mode(self, update_stats: bool, rows: int) -> Mode:
+        """Train mode for the coming update: the optimizer step and, under DDP, where this
+        rank's ``rows`` start in the global batch (dropout masks)."""
+        keys = self.net.dropout_keys(self.optimizer.step)
+        if not keys:
+            return Mode(training=True, update_stats=update_stats)
+        return Mode(training=True, update_stats=update_stats,
+                    keys=torch.tensor(keys, dtype=torch.int64, device=self._device),
+                    first_row=self.parallel.rank * rows)
 
+    def _forward(self, x: torch.Tensor, mode: Mode,
+                 collect: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Float32 logits (the DDP wrapper's in training, so gradients are averaged)."""
+        net = self._train_net if mode.training and mode.update_stats else self.net
+        return net(x, mode, collect).float()
 
-class Conv2d(Op):
-    TENSORS, OIHW = ("weight", "bias"), ("weight",)
+    # -- weights ----------------------------------------------------------------------------
 
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.stride, self.dilation = layer.stride, layer.dilation
-        self.pad, self.padding = split_pads(row.pads)
-        self.act = activation_fn(layer.activation_layer)
+    def _weight_tensors(self) -> dict[str, torch.Tensor]:
+        return self.net.weights
 
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        if self.pad is not None:
-            x = F.pad(x, self.pad)
-        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
-        return y if self.act is None else self.act(y)
+    def _to_numpy(self, name: str, tensor: torch.Tensor) -> np.ndarray:
+        return self.net.layouts[name].to_canonical(tensor.detach().cpu().numpy())
 
+    def _from_numpy(self, name: str, array: np.ndarray) -> torch.Tensor:
+        return _tensor(np.ascontiguousarray(self.net.layouts[name].from_canonical(array)))
 
-class MaxPool(Op):
-    """Padded cells are -inf, so they never win (SAME windows always hold a real cell)."""
+    def _assign(self, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        with torch.no_grad():
+            for tensor, value in pairs:
+                tensor.copy_(value)
 
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.size, self.stride = layer.size, layer.strides
-        self.pad, self.padding = split_pads(row.pads, (self.size[0] // 2, self.size[1] // 2))
+    # -- inference --------------------------------------------------------------------------
 
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        if self.pad is not None:
-            x = F.pad(x, self.pad, value=float("-inf"))
-        return F.max_pool2d(x, self.size, self.stride, self.padding)
+    def _predict_batches(self, batches: list[np.ndarray]) -> np.ndarray:
+        with torch.inference_mode(), self._compute():
+            return torch.cat([self._forward(self._to_nchw(x), EVAL) for x in batches]
+                             ).cpu().numpy()
 
+    def _forward_activations(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        collected: dict[str, torch.Tensor] = {}
+        with torch.inference_mode(), self._compute():
+            self._forward(self._to_nchw(images), EVAL, collected)
+        out = {}
+        for name, tensor in collected.items():
+            tensor = tensor.float()
+            if tensor.dim() == 4:
+                tensor = tensor.permute(0, 2, 3, 1)
+            array = tensor.cpu().numpy()
+            perm = self.net.out_perm[name]
+            out[name] = np.ascontiguousarray(array if perm is None else array[:, perm])
+        return out
 
-class AvgPool(Op):
-    """Sum over the zero-padded input divided by a precomputed count of real cells per window.
+    # -- training ---------------------------------------------------------------------------
 
-    Exact for any padding (asymmetric too), unlike count_include_pad, whose count is only
-    right for padding torch itself applies.
-    """
+    def _loss_and_gradients(self, images: np.ndarray, labels: np.ndarray,
+                            training: bool) -> tuple[float, list[torch.Tensor]]:
+        x, y = self._to_nchw(images), self._labels(labels)
+        mode = self._train_mode(False, len(images)) if training else EVAL
+        with self._compute():
+            loss = cross_entropy(self.net(x, mode).float(), y)
+        with ieee(self._ieee):
+            grads = torch.autograd.grad(loss, self.optimizer.params)
+        return float(loss.detach()), list(grads)
 
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.size, self.stride = layer.size, layer.strides
-        (top, bottom), (left, right) = row.pads
-        self.pad = (left, right, top, bottom) if any(row.pads[0] + row.pads[1]) else None
-        count = None
-        if self.pad is not None:
-            ones = F.pad(torch.ones(1, 1, row.input[0], row.input[1]), self.pad)
-            count = F.avg_pool2d(ones, self.size, self.stride, divisor_override=1)
-        self.register_buffer("count", count, persistent=False)
+    def _apply_step(self, images: np.ndarray, labels: np.ndarray, learning_rate: float,
+                    fetch: bool) -> tuple[float, float] | None:
+        x, y = self._to_nchw(images), self._labels(labels)
+        with self._compute():
+            logits = self._forward(x, self._train_mode(True, len(images)))
+            loss = cross_entropy(logits, y)
+        scaled = loss * self.loss_scale.scale if self.loss_scale is not None else loss
+        with ieee(self._ieee):
+            if self.ddp is None:
+                grads = list(torch.autograd.grad(scaled, self.optimizer.params))
+            else:  # DDP averages the gradients over ranks while backward runs
+                for param in self.optimizer.params:
+                    param.grad = None
+                scaled.backward()
+                grads = [param.grad for param in self.optimizer.params]
+            finite = True
+            if self.loss_scale is not None:
+                grads, finite = self.loss_scale.unscale(grads)
+                self.loss_scale.update(finite)
+            if finite:
+                self.optimizer.update(grads, learning_rate)
+        if not fetch:
+            return None
+        with torch.no_grad():
+            values = torch.stack([loss, accuracy(logits, y)])
+            if self.ddp is not None:  # the global batch's figures: shards are equal-sized
+                all_reduce(values).div_(self.parallel.processes)
+            loss_value, accuracy_value = values.tolist()  # one sync
+        return loss_value, accuracy_value
 
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        if self.pad is None:
-            return F.avg_pool2d(x, self.size, self.stride)
-        total = F.avg_pool2d(F.pad(x, self.pad), self.size, self.stride, divisor_override=1)
-        return total / self.count
+    # -- data parallel ----------------------------------------------------------------------
 
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank when ``flag`` is true on any (e.g. a Ctrl-C seen by one)."""
+        if self.ddp is None:
+            return flag
+        return bool(all_reduce(torch.tensor([int(flag)], device=self._device), "max").item())
 
-class Dense(Op):
-    """Weight kept as canonical (inputs, units), unlike ``nn.Linear``, so ``x @ weight`` needs
-    no transpose; its rows follow the flat order of the input (see the module docstring)."""
-
-    TENSORS = ("weight", "bias")
-
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.act = activation_fn(layer.activation_layer)
-
-    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
-        return [order, None][:len(row.slots)], None
-
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        y = torch.mm(x, self.weight) if self.bias is None else torch.addmm(self.bias, x,
-                                                                           self.weight)
-        return y if self.act is None else self.act(y)
-
-
-class BatchNorm(Op):
-    """Keras semantics: biased batch variance for normalising and for the moving update.
-    Scale, offset and moving statistics are held under ``nn.BatchNorm2d``'s names."""
-
-    TENSORS = ("weight", "bias", "running_mean", "running_var")
-
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.momentum, self.epsilon = layer.momentum, layer.epsilon
-
-    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
-        return [order] * len(row.slots), order
-
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        x = x.float()  # statistics in float32 under mixed precision too
-        shape = (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
-        if mode.training:
-            var, mean = torch.var_mean(x, dim=(0, 2, 3) if x.dim() == 4 else 0, correction=0,
-                                       keepdim=True)
-            if mode.update_stats:
-                m = self.momentum
-                with torch.no_grad():
-                    self.running_mean.mul_(m).add_(mean.reshape(-1), alpha=1 - m)
-                    self.running_var.mul_(m).add_(var.reshape(-1), alpha=1 - m)
-        else:
-            mean, var = self.running_mean.view(shape), self.running_var.view(shape)
-        scale = self.weight.view(shape) * torch.rsqrt(var + self.epsilon)
-        return (x - mean) * scale + self.bias.view(shape)
-
-
-class Dropout(Op):
-    """Inverted dropout, training only; masks come from the mode's (per-step) generator."""
-
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.rate = layer.rate
-
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        if not mode.training or self.rate == 0:
-            return x
-        noise = torch.rand(x.shape, generator=mode.generator, device=x.device, dtype=x.dtype)
-        return x * (noise >= self.rate).to(x.dtype).mul_(1.0 / (1.0 - self.rate))
-
-
-class Flatten(Op):
-    def flat_order(self, row: LayerShape, order: FlatOrder) -> tuple[list[FlatOrder], FlatOrder]:
-        return [], flatten_perm(row.input)
-
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        return x.flatten(1)  # C, H, W order; see the module docstring
-
-
-class Activation(Op):
-    def __init__(self, layer: Any, row: LayerShape):
-        super().__init__(layer, row)
-        self.fn = activation_fn(layer)
-
-    def forward(self, x: torch.Tensor, mode: Mode) -> torch.Tensor:
-        return self.fn(x)
-
-
-# Layer kind -> module (one op per kind).
-LAYERS: dict[str, type[Op]] = {
-    "conv2d": Conv2d, "maxpool": MaxPool, "avgpool": AvgPool, "dense": Dense,
-    "batchnorm": BatchNorm, "dropout": Dropout, "flatten": Flatten,
-    **dict.fromkeys(ACTIVATIONS, Activation),
-}
-
-
-def _module_key(name: str, taken: nn.ModuleDict) -> str:
-    """The layer's name, unless ModuleDict refuses it (a layer called ``train``, ``_modules``
-    ...: keys may not shadow module attributes); then a prefixed, still unique, key."""
-    key = name
-    while hasattr(taken, key) or key in taken:
-        key = f"layer_{key}"
-    return key
-
-
-class Net(nn.Module):
-    """The compiled network: ``forward(x_nchw, mode, collect)`` -> logits (N, classes)."""
-
-    def __init__(self, spec: Spec):
-        super().__init__()
-        self.layers = nn.ModuleDict()
-        self.order: list[tuple[str, Op]] = []
-        self.slots: dict[str, Slot] = {}
-        self.out_perm: dict[str, np.ndarray | None] = {}
-        perm: FlatOrder = None
-        for layer, row in zip(spec.layers, spec.table.rows, strict=True):
-            module = LAYERS[layer.kind](layer, row)
-            self.layers[_module_key(row.name, self.layers)] = module
-            self.order.append((row.name, module))
-            rows, perm = module.flat_order(row, perm)
-            for name, attr, order in zip(row.weights, module.TENSORS[:len(row.slots)], rows,
-                                         strict=True):
-                layout = {} if order is None else {"perm": order, "inverse": np.argsort(order)}
-                self.slots[name] = Slot(module, attr, conv=attr in module.OIHW, **layout)
-            self.out_perm[row.name] = perm
-        self.has_dropout = any(isinstance(m, Dropout) and m.rate > 0 for _, m in self.order)
-        # A net may end flat but before any dense (e.g. conv -> flatten): reorder the logits.
-        self.register_buffer("final_perm", None if perm is None else torch.from_numpy(perm),
-                             persistent=False)
-
-    def forward(self, x: torch.Tensor, mode: Mode = EVAL,
-                collect: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        for name, module in self.order:
-            x = module(x, mode)
-            if collect is not None:
-                collect[name] = x
-        return x if self.final_perm is None else x.index_select(1, self.final_perm)
+    def close(self) -> None:
+        """Leave the process group (after the last collective call)."""
+        if self.ddp is not None:
+            self.ddp = None
+            leave_process_group()

@@ -1,0 +1,237 @@
+"""One TensorFlow op per layer kind (``OPS``), the dropout mask, the loss and the accuracy.
+
+TensorFlow already speaks convspec's layout (NHWC activations, HWIO kernels, flatten in
+H, W, C order), so canonical weights need no conversion. Every padding amount comes from the
+shape table (convolutions take its pads as they are; pooling uses TF's 'SAME' only where that
+means the table's pads). An op is ``op(call, layer, row, x, *weights)``: the forward pass it is
+part of, the layer's declaration, its row of the shape table, its input and its declared
+weight slots (variables) in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from ... import dropout
+from ...shapes import LayerShape
+
+Padding = str | list[list[int]]
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+@dataclass(frozen=True)
+class Mode:
+    """How a forward pass runs: evaluation, or training for the update at ``step``."""
+
+    training: bool = False
+    update_stats: bool = False  # train_step updates moving statistics; gradients() must not
+    step: tf.Tensor | None = None  # optimizer step, int64 (dropout masks)
+    first_row: tf.Tensor | int = 0  # where the input starts in the global batch (dropout masks)
+
+
+EVAL = Mode()
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an op may need about the forward pass it is part of."""
+
+    index: int  # the layer's position in the spec
+    mode: Mode
+    layer_key: int  # convspec.dropout.layer_key of the run's seed and the layer (masks)
+    activation: Any | None  # the layer's own ``activation_layer`` (conv2d, dense), if any
+    dtype: tf.DType  # compute type (float32 variables are cast at use)
+    updates: list[tuple[tf.Variable, tf.Tensor]] = field(default_factory=list)  # moving stats
+
+
+# Activation kind -> function of the input and the activation's layer model (its parameters);
+# softmax is over the last (channel / unit) axis.
+ACTIVATIONS: dict[str, Callable[[tf.Tensor, Any], tf.Tensor]] = {
+    "relu": lambda x, layer: tf.nn.relu(x),
+    "tanh": lambda x, layer: tf.math.tanh(x),
+    "sigmoid": lambda x, layer: tf.math.sigmoid(x),
+    "leaky_relu": lambda x, layer: tf.nn.leaky_relu(x, alpha=layer.alpha),
+    "softmax": lambda x, layer: tf.nn.softmax(x, axis=-1),
+}
+
+
+def activation(layer: Any | None, x: tf.Tensor) -> tf.Tensor:
+    """``x`` through the activation layer ``layer`` (unchanged for None)."""
+    return x if layer is None else ACTIVATIONS[layer.kind](x, layer)
+
+
+def conv_padding(row: LayerShape) -> Padding:
+    """The table's pads, given to the convolution as they are ('VALID' when all zero).
+
+    Measured on the MNIST convolutions: explicit pads and 'SAME' take the same time and give
+    bit-identical results, so the table is used directly rather than re-derived by TF.
+    """
+    if row.pads == ((0, 0), (0, 0)):
+        return "VALID"
+    (top, bottom), (left, right) = row.pads
+    return [[0, 0], [top, bottom], [left, right], [0, 0]]
+
+
+def pool_padding(layer: Any, row: LayerShape) -> Padding:
+    """'SAME' for spec 'same': TF's SAME pooling ignores padded cells (never the max, not in
+    the count), and its pads are the table's (the table implements TF's SAME rule; the
+    trace-time shape check and the parity tests hold it to that). Else the table's pads."""
+    return "SAME" if layer.padding == "same" else conv_padding(row)
+
+
+def dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
+    """The HWIO kernel with (d - 1) zeros between taps: a dilated convolution as a plain one.
+
+    TensorFlow's CPU kernels cannot back-propagate through ``conv2d(dilations > 1)`` (only
+    XLA can), so dilation is spelled out; the gradient flows back to the real taps only.
+    """
+    for axis, d in enumerate(dilation):
+        if d == 1:
+            continue
+        k = kernel.shape[axis]
+        spread = tf.expand_dims(kernel, axis + 1)  # (.., k, 1, ..) -> (.., k, d, ..)
+        pads = [[0, 0]] * (len(kernel.shape) + 1)
+        pads[axis + 1] = [0, d - 1]
+        shape = list(kernel.shape)
+        shape[axis] = k * d
+        spread = tf.reshape(tf.pad(spread, pads), shape)
+        kernel = tf.gather(spread, tf.range((k - 1) * d + 1), axis=axis)
+    return kernel
+
+
+# --- dropout: ``convspec.dropout``'s counter hash in uint32, so the bits are the same with or
+# without XLA, on any device, and in NumPy (TensorFlow's stateless Philox differs under XLA).
+
+def _mix(x: tf.Tensor) -> tf.Tensor:
+    """lowbias32 (see ``convspec.dropout.mix``)."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16)) * tf.constant(dropout.M1,
+                                                                             tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15)) * tf.constant(dropout.M2,
+                                                                             tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def _u32(value: tf.Tensor) -> tf.Tensor:
+    return tf.cast(tf.bitwise.bitwise_and(value, dropout.MASK32), tf.uint32)
+
+
+def dropout_key(layer_key: int, step: tf.Tensor) -> tf.Tensor:
+    """``convspec.dropout.key`` of a layer at the (int64 tensor) optimizer step."""
+    step = tf.cast(step, tf.int64)
+    key = _mix(tf.bitwise.bitwise_xor(tf.constant(layer_key, tf.uint32), _u32(step)))
+    return _mix(tf.bitwise.bitwise_xor(key, _u32(tf.bitwise.right_shift(step, 32))))
+
+
+def dropout_positions(shape: tf.Tensor, first_row: tf.Tensor | int) -> tf.Tensor:
+    """The canonical index (``convspec.dropout``'s ``i``) of every element of an input of
+    ``shape``, row-major from row ``first_row`` of the global batch, flattened."""
+    start = tf.cast(first_row, tf.int32) * tf.reduce_prod(shape[1:])
+    return tf.cast(tf.range(start, start + tf.reduce_prod(shape)), tf.uint32)
+
+
+def dropout_mask(call: Call, rate: float, x: tf.Tensor) -> tf.Tensor:
+    """The multiplier of ``x`` (0 or 1 / (1 - rate), in x's type): ``convspec.dropout``'s
+    masks, the same bits as every other backend."""
+    if call.mode.step is None:
+        raise ValueError("dropout in training mode needs the optimizer step")
+    key = dropout_key(call.layer_key, call.mode.step)
+    positions = dropout_positions(tf.shape(x), call.mode.first_row)
+    bits = tf.bitwise.right_shift(_mix(tf.bitwise.bitwise_xor(_mix(positions), key)),
+                                  dropout.SHIFT)
+    keep = bits >= tf.constant(dropout.threshold(rate), tf.uint32)
+    mask = tf.reshape(tf.cast(keep, tf.float32) * dropout.scale(rate), tf.shape(x))
+    return tf.cast(mask, x.dtype)
+
+
+# --- one op per layer kind ---------------------------------------------------------------------
+
+def _conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
+            bias: tf.Variable | None = None) -> tf.Tensor:
+    kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
+    y = tf.nn.conv2d(x, kernel, strides=[1, *layer.stride, 1], padding=conv_padding(row))
+    if bias is not None:
+        y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
+    return activation(call.activation, y)
+
+
+def _maxpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    padding = pool_padding(layer, row)
+    if isinstance(padding, list):  # -inf padding: a padded cell never wins
+        x, padding = tf.pad(x, padding, constant_values=-np.inf), "VALID"
+    return tf.nn.max_pool2d(x, layer.size, layer.strides, padding)
+
+
+def _avgpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    padding = pool_padding(layer, row)
+    if not isinstance(padding, list):  # TF's SAME average already skips padded cells
+        return tf.nn.avg_pool2d(x, layer.size, layer.strides, padding)
+    # explicit pads: mean over zero-padded windows / fraction of real cells per window
+    # (a constant of the spatial shape that Grappler / XLA fold at compile time)
+    ones = tf.pad(tf.ones([1, *row.input[:2], 1], x.dtype), padding)
+    real = tf.nn.avg_pool2d(ones, layer.size, layer.strides, "VALID")
+    return tf.nn.avg_pool2d(tf.pad(x, padding), layer.size, layer.strides, "VALID") / real
+
+
+def _flatten(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(x, [-1, row.output[0]])  # NHWC row-major: H, W, C order
+
+
+def _dense(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
+           bias: tf.Variable | None = None) -> tf.Tensor:
+    y = tf.matmul(x, tf.cast(kernel, call.dtype))
+    if bias is not None:
+        y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
+    return activation(call.activation, y)
+
+
+def _batchnorm(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, scale: tf.Variable,
+               offset: tf.Variable, averages: tf.Variable, variances: tf.Variable) -> tf.Tensor:
+    """Keras semantics: batch mean and biased variance in training (also used for the moving
+    update of ``averages`` / ``variances`` when the mode says so, recorded in ``call.updates``
+    for the caller to apply), the moving statistics in
+    evaluation; float32 statistics whatever the compute type."""
+    dtype, x = x.dtype, tf.cast(x, tf.float32)
+    mean, variance = averages, variances
+    if call.mode.training:
+        mean, variance = tf.nn.moments(x, axes=list(range(len(x.shape) - 1)))
+        if call.mode.update_stats:
+            m = layer.momentum
+            call.updates.append((averages, averages * m + mean * (1.0 - m)))
+            call.updates.append((variances, variances * m + variance * (1.0 - m)))
+    return tf.cast(tf.nn.batch_normalization(x, mean, variance, offset, scale, layer.epsilon),
+                   dtype)
+
+
+def _dropout(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    """Inverted dropout, training only."""
+    if not call.mode.training or layer.rate == 0:
+        return x
+    return x * dropout_mask(call, layer.rate, x)
+
+
+def _activation(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    return activation(layer, x)
+
+
+# Layer kind -> op(call, layer, row, input, *variables in the declared slot order).
+OPS: dict[str, Callable[..., tf.Tensor]] = {
+    "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
+    "dense": _dense, "batchnorm": _batchnorm, "dropout": _dropout,
+    **dict.fromkeys(ACTIVATIONS, _activation),
+}
+
+
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Mean softmax cross-entropy of the logits."""
+    return tf.reduce_mean(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+def accuracy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Mean of argmax == label, float32."""
+    hits = tf.equal(tf.argmax(logits, axis=1, output_type=labels.dtype), labels)
+    return tf.reduce_mean(tf.cast(hits, tf.float32))

@@ -1,0 +1,214 @@
+"""One torch op per layer kind (``OPS``), the dropout mask, the loss and the accuracy.
+
+Ops run NCHW (the fast path; ``layout.py`` converts at the edge) with TensorFlow numerics.
+Every padding amount comes from the shape table (``row.pads``), never recomputed here. An op
+is ``op(call, layer, row, x, *weights)``: the forward pass it is part of, the layer's
+declaration, its row of the shape table, its input and its declared weight slots in order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ... import dropout
+from ...shapes import LayerShape
+
+Pads = tuple[tuple[int, int], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a forward pass runs: evaluation, or training for one optimizer update."""
+
+    training: bool = False
+    update_stats: bool = False  # train_step updates moving statistics; gradients() must not
+    keys: torch.Tensor | None = None  # int64, per layer: its dropout key at this update
+    first_row: int = 0  # where the input starts in the global batch (dropout masks)
+
+
+EVAL = Mode()
+
+
+@dataclass(frozen=True)
+class Call:
+    """What an op may need about the forward pass it is part of."""
+
+    index: int  # the layer's position in the spec
+    mode: Mode
+    activation: Any | None  # the layer's own ``activation_layer`` (conv2d, dense), if any
+    order: torch.Tensor | None  # canonical index of each flat input feature, None: identity
+
+
+# Activation kind -> function of the input and the activation's layer model (its parameters);
+# softmax is over channels (dim 1 in NCHW).
+ACTIVATIONS: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
+    "relu": lambda x, layer: torch.relu(x),
+    "tanh": lambda x, layer: torch.tanh(x),
+    "sigmoid": lambda x, layer: torch.sigmoid(x),
+    "leaky_relu": lambda x, layer: F.leaky_relu(x, negative_slope=layer.alpha),
+    "softmax": lambda x, layer: torch.softmax(x, dim=1),
+}
+
+
+def activation(layer: Any | None, x: torch.Tensor) -> torch.Tensor:
+    """``x`` through the activation layer ``layer`` (unchanged for None)."""
+    return x if layer is None else ACTIVATIONS[layer.kind](x, layer)
+
+
+def split_pads(pads: Pads, limit: tuple[int, int] | None = None
+               ) -> tuple[tuple[int, int, int, int] | None, tuple[int, int]]:
+    """(explicit F.pad amounts or None, symmetric padding for the op itself).
+
+    Symmetric padding (within ``limit``, torch's max-pool restriction) goes to the op, which
+    avoids a copy; anything else (TF SAME's larger half at the bottom/right) is padded first.
+    """
+    (top, bottom), (left, right) = pads
+    if top == bottom and left == right and (limit is None or (top <= limit[0]
+                                                              and left <= limit[1])):
+        return None, (top, left)
+    return (left, right, top, bottom), (0, 0)
+
+
+# --- dropout: ``convspec.dropout``'s counter hash in int64 (torch's uint32 lacks the ops). The
+# optimizer step lives on the host, so each layer's key is ``convspec.dropout.key`` itself
+# (``Network.dropout_keys``); only the per-element hash is written here.
+
+def _signed(factor: int) -> int:
+    """The factor congruent to ``factor`` mod 2**32 in [-2**31, 2**31): its product with a
+    uint32 fits in int64 (no overflow), and the low 32 bits are the same."""
+    return factor - (1 << 32) if factor >> 31 else factor
+
+
+_M1, _M2 = _signed(dropout.M1), _signed(dropout.M2)
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """lowbias32 (see ``convspec.dropout.mix``) of uint32 values held in int64."""
+    x = ((x ^ (x >> 16)) * _M1) & dropout.MASK32
+    x = ((x ^ (x >> 15)) * _M2) & dropout.MASK32
+    return x ^ (x >> 16)
+
+
+def dropout_positions(x: torch.Tensor, first_row: int,
+                      order: torch.Tensor | None) -> torch.Tensor:
+    """The canonical index (``convspec.dropout``'s ``i``) of every element of ``x``: NCHW
+    elements numbered in NHWC order, flat features in canonical order (``order``)."""
+    n, per_row = x.shape[0], math.prod(x.shape[1:])
+    index = torch.arange(first_row * per_row, (first_row + n) * per_row, device=x.device)
+    if x.dim() == 4:
+        _, c, h, w = x.shape
+        return index.view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
+    index = index.view(n, per_row)
+    return index if order is None else index.index_select(1, order)
+
+
+def dropout_mask(call: Call, rate: float, x: torch.Tensor) -> torch.Tensor:
+    """The multiplier of ``x`` (0 or 1 / (1 - rate), in x's type): ``convspec.dropout``'s
+    masks, the same bits as every other backend."""
+    if call.mode.keys is None:
+        raise ValueError("dropout in training mode needs the layers' keys")
+    key = call.mode.keys[call.index]
+    positions = dropout_positions(x, call.mode.first_row, call.order) & dropout.MASK32
+    keep = (_mix(_mix(positions) ^ key) >> dropout.SHIFT) >= dropout.threshold(rate)
+    return keep.to(x.dtype).mul_(dropout.scale(rate))
+
+
+# --- one op per layer kind ---------------------------------------------------------------------
+
+def _conv2d(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, kernel: torch.Tensor,
+            bias: torch.Tensor | None = None) -> torch.Tensor:
+    pad, padding = split_pads(row.pads)
+    if pad is not None:
+        x = F.pad(x, pad)
+    y = F.conv2d(x, kernel, bias, layer.stride, padding, layer.dilation)
+    return activation(call.activation, y)
+
+
+def _maxpool(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    """Padded cells are -inf, so they never win (SAME windows always hold a real cell)."""
+    pad, padding = split_pads(row.pads, (layer.size[0] // 2, layer.size[1] // 2))
+    if pad is not None:
+        x = F.pad(x, pad, value=float("-inf"))
+    return F.max_pool2d(x, layer.size, layer.strides, padding)
+
+
+def _avgpool(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    """Sum over the zero-padded input divided by the count of real cells per window: exact
+    for any padding (asymmetric too), unlike count_include_pad, whose count is only right for
+    padding torch itself applies."""
+    if not any(row.pads[0] + row.pads[1]):
+        return F.avg_pool2d(x, layer.size, layer.strides)
+    (top, bottom), (left, right) = row.pads
+    pad = (left, right, top, bottom)
+    ones = F.pad(torch.ones(1, 1, row.input[0], row.input[1], device=x.device), pad)
+    count = F.avg_pool2d(ones, layer.size, layer.strides, divisor_override=1)
+    return F.avg_pool2d(F.pad(x, pad), layer.size, layer.strides, divisor_override=1) / count
+
+
+def _flatten(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    return x.flatten(1)  # C, H, W order; see layout.py
+
+
+def _dense(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, kernel: torch.Tensor,
+           bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The kernel is kept as canonical (inputs, units), unlike ``nn.Linear``, so ``x @ kernel``
+    needs no transpose."""
+    y = torch.mm(x, kernel) if bias is None else torch.addmm(bias, x, kernel)
+    return activation(call.activation, y)
+
+
+def _batchnorm(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, scale: torch.Tensor,
+               offset: torch.Tensor, averages: torch.Tensor,
+               variances: torch.Tensor) -> torch.Tensor:
+    """Keras semantics: batch mean and biased variance in training (also used to update
+    ``averages`` / ``variances`` in place, when the mode says so), the moving statistics in
+    evaluation; float32 statistics whatever the compute type."""
+    x = x.float()
+    shape = (1, -1, 1, 1) if x.dim() == 4 else (1, -1)
+    if call.mode.training:
+        var, mean = torch.var_mean(x, dim=(0, 2, 3) if x.dim() == 4 else 0, correction=0,
+                                   keepdim=True)
+        if call.mode.update_stats:
+            m = layer.momentum
+            with torch.no_grad():
+                averages.mul_(m).add_(mean.reshape(-1), alpha=1 - m)
+                variances.mul_(m).add_(var.reshape(-1), alpha=1 - m)
+    else:
+        mean, var = averages.view(shape), variances.view(shape)
+    factor = scale.view(shape) * torch.rsqrt(var + layer.epsilon)
+    return (x - mean) * factor + offset.view(shape)
+
+
+def _dropout(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    """Inverted dropout, training only."""
+    if not call.mode.training or layer.rate == 0:
+        return x
+    return x * dropout_mask(call, layer.rate, x)
+
+
+def _activation(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    return activation(layer, x)
+
+
+# Layer kind -> op(call, layer, row, input, *weights in the declared slot order).
+OPS: dict[str, Callable[..., torch.Tensor]] = {
+    "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
+    "dense": _dense, "batchnorm": _batchnorm, "dropout": _dropout,
+    **dict.fromkeys(ACTIVATIONS, _activation),
+}
+
+
+def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean softmax cross-entropy of the logits."""
+    return F.cross_entropy(logits, labels)
+
+
+def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean of argmax == label, float32."""
+    return (logits.argmax(1) == labels).float().mean()

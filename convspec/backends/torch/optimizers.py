@@ -1,0 +1,116 @@
+"""The documented optimizers (TF1 Adam, SGD, TF1 momentum) in torch, over all weights at once.
+
+Not ``torch.optim``: its Adam adds epsilon to the bias-corrected sqrt(v_hat) and its momentum
+buffer differs from TF1's accumulator. Each update is a handful of ``torch._foreach_*`` ops
+over the whole weight list. The step count lives on the host, so the bias-corrected step size
+is a Python float and no update ever waits for the device.
+
+The API is the TensorFlow backend's: ``Optimizer(config, params)`` over (name, tensor) pairs;
+``slot_names``; ``slots`` (slot name -> one tensor per weight, in the weights' layout);
+``step`` (updates applied, a Python int); ``update(grads, learning_rate)`` with the learning
+rate computed outside (``BaseModel.learning_rate``); ``state()`` (slot tensors by
+``<slot>/<weight name>``).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ...errors import BackendError
+
+Params = Sequence[tuple[str, torch.Tensor]]
+
+
+class Optimizer(abc.ABC):
+    """Base: the step count and zero-initialised slots per weight."""
+
+    slot_names: tuple[str, ...] = ()
+
+    def __init__(self, config: Any, params: Params):
+        self.config = config
+        self.names = [name for name, _ in params]
+        self.params = [tensor for _, tensor in params]
+        self.step = 0  # updates applied so far
+        self.slots: dict[str, list[torch.Tensor]] = {
+            slot: [torch.zeros_like(p, memory_format=torch.contiguous_format)
+                   for p in self.params]
+            for slot in self.slot_names}
+
+    @torch.no_grad()
+    def update(self, grads: Sequence[torch.Tensor], learning_rate: float) -> None:
+        """One update of every weight with ``grads`` (in weight order); then step += 1."""
+        self.step += 1
+        self._apply(list(grads), self._learning_rate(learning_rate))
+
+    def _learning_rate(self, learning_rate: float) -> float:
+        """The step size of this update from the learning rate."""
+        return learning_rate
+
+    @abc.abstractmethod
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
+        """The update rule, in place on ``self.params`` and the slots."""
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {f"{slot}/{name}": tensor for slot in self.slot_names
+                for name, tensor in zip(self.names, self.slots[slot], strict=True)}
+
+
+class SGD(Optimizer):
+    """w -= lr g."""
+
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
+        torch._foreach_add_(self.params, grads, alpha=-lr)
+
+
+class Momentum(Optimizer):
+    """TF1 momentum: a = mu a + g; w -= lr a (Nesterov: w -= lr (g + mu a))."""
+
+    slot_names = ("accum",)
+
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
+        mu = self.config.momentum
+        accum = self.slots["accum"]
+        torch._foreach_mul_(accum, mu)
+        torch._foreach_add_(accum, grads)
+        step = torch._foreach_add(grads, accum, alpha=mu) if self.config.nesterov else accum
+        torch._foreach_add_(self.params, step, alpha=-lr)
+
+
+class Adam(Optimizer):
+    """TF1 Adam (epsilon-hat form): t = step + 1; lr_t = lr sqrt(1 - b2^t) / (1 - b1^t);
+    m += (g - m) (1 - b1); v += (g^2 - v) (1 - b2) (TF1 ApplyAdam's form);
+    w -= lr_t m / (sqrt(v) + eps). ``lerp`` with a weight below 0.5 computes exactly
+    ``m + w (g - m)``."""
+
+    slot_names = ("m", "v")
+
+    def _learning_rate(self, learning_rate: float) -> float:
+        c, t = self.config, self.step  # bias correction in float64
+        return learning_rate * math.sqrt(1.0 - c.beta2 ** t) / (1.0 - c.beta1 ** t)
+
+    def _apply(self, grads: list[torch.Tensor], lr: float) -> None:
+        c = self.config
+        b1, b2 = c.beta1, c.beta2
+        m, v = self.slots["m"], self.slots["v"]
+        torch._foreach_lerp_(m, grads, 1.0 - b1)
+        torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), 1.0 - b2)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_add_(denom, c.epsilon)
+        torch._foreach_addcdiv_(self.params, m, denom, value=-lr)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
+
+
+def make_optimizer(config: Any, params: Params) -> Optimizer:
+    """The optimizer the spec's ``train.optimizer`` describes, over ``params``."""
+    try:
+        cls = OPTIMIZERS[config.kind]
+    except KeyError:
+        raise BackendError(f"the torch backend has no {config.kind!r} optimizer") from None
+    return cls(config, params)
