@@ -44,7 +44,7 @@ FINAL_FILE = "final.json"
 WEIGHTS_FILE = "weights.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 BEST_FILE = "best.safetensors"
-# loss and train_accuracy: means over the steps since the previous record; lr: the last step's
+# loss and train_accuracy: means over the steps since the previous log line; lr: this step's
 METRIC_FIELDS = ("iteration", "loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
                  "elapsed")
 

@@ -61,14 +61,17 @@ def test_hooks_come_in_order_with_window_means_and_validation_loss(tmp_path):
     assert recorder.calls[-4:] == [("step", 12), ("validation", 12), ("metrics", 12),
                                    ("run_end", 12)]
     assert [r["iteration"] for r in recorder.records] == [1, 4, 6, 7, 10, 12]
-    # each record's training figures are the means of the steps since the previous record
-    previous = 0
+    # each record's training figures are the means of the steps since the previous log line
+    # (1, 4, 7, 10): the validation at 6 does not cut the window of the line at 7 short
+    logged = 0
     for record in recorder.records:
-        window = recorder.steps[previous:record["iteration"]]
+        window = recorder.steps[logged:record["iteration"]]
         assert record["loss"] == pytest.approx(np.mean([s["loss"] for s in window]))
         assert record["train_accuracy"] == pytest.approx(np.mean([s["accuracy"] for s in window]))
         assert record["lr"] == spec.train.optimizer.learning_rate == window[-1]["lr"]
-        previous = record["iteration"]
+        if (record["iteration"] - 1) % spec.train.log_every == 0:
+            logged = record["iteration"]
+    assert [r["iteration"] for r in recorder.records if r["val_loss"] is None] == [1, 4, 7, 10]
     assert recorder.records == RunDirectory(tmp_path).read_metrics()  # the metrics files
 
 

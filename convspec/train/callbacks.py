@@ -10,7 +10,8 @@ A ``Callback`` overrides the hooks it needs; the trainer calls them in this orde
   ``val_accuracy``; a callback may set ``trainer.stop_training`` (early stopping does);
 * ``on_metrics(trainer, record)`` - a metrics record was made (every ``log_every`` steps,
   each validation, the last step): the record written to ``metrics.jsonl``: ``iteration``,
-  ``loss`` and ``train_accuracy`` (means over the steps since the previous record), ``lr``,
+  ``loss`` and ``train_accuracy`` (means over the steps since the previous log line, this
+  one included: the logging window), ``lr`` (this step's),
   ``val_loss`` and ``val_accuracy`` (None unless validated then), ``elapsed`` (seconds);
 * ``on_run_end(trainer, result)`` - ``fit()`` returns (``result`` is its ``TrainResult``);
 * ``on_test_end(trainer, evaluation)`` - ``run_training`` evaluated the test set.

@@ -8,7 +8,7 @@ Each write is appended and flushed at once, so a run stopped at any point leaves
 file. ``tensorboard --logdir runs`` lists every run directory as a run.
 
 Scalars (step = iteration): ``train/loss`` and ``train/accuracy`` (means over the steps since
-the previous record), ``train/learning_rate``, ``val/loss``, ``val/accuracy``; after the test
+the previous log line), ``train/learning_rate``, ``val/loss``, ``val/accuracy``; after the test
 evaluation ``test/loss``, ``test/accuracy`` and the image ``test/confusion_matrix``. A resumed
 run first writes a session start at the step after its checkpoint, so TensorBoard drops what
 the interrupted run logged past it (its "orphaned data" purge) and the curves read as one run.

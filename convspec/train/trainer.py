@@ -79,20 +79,21 @@ def _tutorial_line(iteration: int, accuracy: float) -> str:
 
 
 class _Window:
-    """Sums of the training loss and accuracy since the last metrics record."""
+    """Sums of the training loss and accuracy since the last log line (``log_every``)."""
 
     def __init__(self) -> None:
-        self.restore({"loss": 0.0, "accuracy": 0.0, "steps": 0})
+        self.reset()
 
     def add(self, loss: float, accuracy: float) -> None:
         self.loss, self.accuracy, self.steps = (self.loss + loss, self.accuracy + accuracy,
                                                 self.steps + 1)
 
-    def pop_means(self) -> dict[str, float]:
-        """The means of the window (``loss``, ``train_accuracy``), which then starts anew."""
-        means = {"loss": self.loss / self.steps, "train_accuracy": self.accuracy / self.steps}
+    def means(self) -> dict[str, float]:
+        """The means of the window so far (``loss``, ``train_accuracy``)."""
+        return {"loss": self.loss / self.steps, "train_accuracy": self.accuracy / self.steps}
+
+    def reset(self) -> None:
         self.restore({"loss": 0.0, "accuracy": 0.0, "steps": 0})
-        return means
 
     def state(self) -> dict[str, Any]:
         return {"loss": self.loss, "accuracy": self.accuracy, "steps": self.steps}
@@ -288,11 +289,12 @@ class Trainer:
         validated = it % self.validate_every == 0 or it == self.iterations
         if not (logged or validated):
             return
-        record: dict[str, Any] = {"iteration": it, **self.window.pop_means(), "val_loss": None,
+        record: dict[str, Any] = {"iteration": it, **self.window.means(), "val_loss": None,
                                   "val_accuracy": None, "lr": self.lr,
                                   "elapsed": round(self._elapsed(start), 3)}
-        if logged:
+        if logged:  # a validation in between does not cut the logging window short
             self.log(_tutorial_line(it, record["train_accuracy"]))
+            self.window.reset()
         if validated:
             self._validate(record)
         if self.primary:
