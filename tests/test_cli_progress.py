@@ -54,12 +54,14 @@ def test_the_bar_shows_loss_accuracy_and_learning_rate():
     out = io.StringIO()
     bar = ProgressBar(100, 0, console=Console(file=out, force_terminal=True, width=120))
     bar.update(40)
-    bar.metrics(RECORD)
+    bar.metrics({**RECORD, "val_loss": 0.5, "val_accuracy": 0.8})
+    bar.metrics(RECORD)  # the latest validation stays until the next one
     bar.progress.refresh()
     bar.log("a line [bold]with brackets[/bold]")
     bar.close()
     text = out.getvalue()
-    assert "loss 0.2346  acc 93.8%  lr 1.0e-04" in text and "40/100" in text
+    assert "loss 0.2346  acc 93.8%  lr 1.0e-04  val_loss 0.5000  val_acc 80.0%" in text
+    assert "40/100" in text
     assert "a line [bold]with brackets[/bold]" in text  # printed as written
     assert "task.fields" not in text and "[progress." not in text
 

@@ -50,13 +50,17 @@ class ProgressBar:
                                  console=console or Console(stderr=True), transient=True)
         self.task = self.progress.add_task("training", total=total, completed=done,
                                            metrics="")
+        self.validation: dict[str, Any] = {}
         self.progress.start()
 
     def update(self, steps: int) -> None:
         self.progress.advance(self.task, steps)
 
     def metrics(self, record: Mapping[str, Any]) -> None:
-        self.progress.update(self.task, metrics=format_metrics(record))
+        """Show the record's figures, and the latest validation's until the next one."""
+        if record.get("val_loss") is not None:
+            self.validation = {k: record[k] for k in ("val_loss", "val_accuracy")}
+        self.progress.update(self.task, metrics=format_metrics({**record, **self.validation}))
 
     def log(self, message: str) -> None:
         self.progress.console.print(message, markup=False, highlight=False)
