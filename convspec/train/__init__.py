@@ -1,7 +1,8 @@
 """Training: the shared loop and what ``convspec train`` does as a library call.
 
 * ``trainer`` - ``Trainer``, the backend-neutral loop (logging, validation, checkpoints,
-  resume, NaN and Ctrl-C handling) and the ``ProgressReporter`` protocol it reports through;
+  resume, NaN and Ctrl-C handling);
+* ``reporting`` - the tutorial's lines, the logging window, the ``ProgressReporter`` protocol;
 * ``callbacks`` - the ``Callback`` hooks of the loop, and the metrics files callback;
 * ``monitor`` - callbacks watching a validation metric: ``EarlyStopping``, ``BestCheckpoint``;
 * ``schedules`` - learning-rate schedules (constant, step, exponential, cosine, plateau);

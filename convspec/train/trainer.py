@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -33,29 +33,12 @@ from ..specification import Spec
 from .callbacks import Callback, CallbackList, MetricsFiles
 from .interrupts import Interrupted, TrainingDiverged, stop_at_step_boundary
 from .monitor import BestCheckpoint, EarlyStopping, Monitor
+from .reporting import ProgressFactory, ProgressReporter, Window, quiet, tutorial_line
 from .sampler import BatchSampler, total_iterations, validation_interval
 from .schedules import check_applicable, make_schedule
 
 __all__ = ["Interrupted", "ProgressFactory", "ProgressReporter", "TrainResult", "Trainer",
            "TrainingDiverged", "quiet"]
-
-
-class ProgressReporter(Protocol):
-    """What the Trainer tells a progress display (the CLI's bar is one): steps as they finish,
-    each metrics record (``loss``, ``train_accuracy``, ``lr``, ``val_*``), the log lines
-    (printed above the display), and the end."""
-
-    def update(self, steps: int) -> None: ...
-
-    def metrics(self, record: Mapping[str, Any]) -> None: ...
-
-    def log(self, message: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-# Makes the display of a run: (total steps, steps already done) -> reporter.
-ProgressFactory = Callable[[int, int], ProgressReporter]
 
 
 @dataclass
@@ -68,39 +51,6 @@ class TrainResult:
     val_loss: float | None = None
     best: dict[str, Any] | None = None  # {"iteration", "monitor", "value"} of best.safetensors
     stopped_early: int | None = None  # the iteration at which early stopping ended the run
-
-
-def quiet(msg: str) -> None:
-    """The log of a non-primary rank: nothing."""
-
-
-def _tutorial_line(iteration: int, accuracy: float) -> str:
-    return f"Optimization Iteration: {iteration:>6}, Training Accuracy: {accuracy:>6.1%}"
-
-
-class _Window:
-    """Sums of the training loss and accuracy since the last log line (``log_every``)."""
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def add(self, loss: float, accuracy: float) -> None:
-        self.loss, self.accuracy, self.steps = (self.loss + loss, self.accuracy + accuracy,
-                                                self.steps + 1)
-
-    def means(self) -> dict[str, float]:
-        """The means of the window so far (``loss``, ``train_accuracy``)."""
-        return {"loss": self.loss / self.steps, "train_accuracy": self.accuracy / self.steps}
-
-    def reset(self) -> None:
-        self.restore({"loss": 0.0, "accuracy": 0.0, "steps": 0})
-
-    def state(self) -> dict[str, Any]:
-        return {"loss": self.loss, "accuracy": self.accuracy, "steps": self.steps}
-
-    def restore(self, state: Mapping[str, Any]) -> None:
-        self.loss, self.accuracy = float(state["loss"]), float(state["accuracy"])
-        self.steps = int(state["steps"])
 
 
 class Trainer:
@@ -149,7 +99,7 @@ class Trainer:
         self.first_step_seconds: float | None = None
         self.stop_training = False  # set by a callback (early stopping) to end after this step
         self.history: list[dict[str, Any]] = []
-        self.window = _Window()
+        self.window = Window()
         has_val = len(data.validation) > 0
         if t.early_stopping is not None and not has_val:
             raise ConvspecError("train.early_stopping watches the validation set, but it is "
@@ -293,7 +243,7 @@ class Trainer:
                                   "val_accuracy": None, "lr": self.lr,
                                   "elapsed": round(self._elapsed(start), 3)}
         if logged:  # a validation in between does not cut the logging window short
-            self.log(_tutorial_line(it, record["train_accuracy"]))
+            self.log(tutorial_line(it, record["train_accuracy"]))
             self.window.reset()
         if validated:
             self._validate(record)
