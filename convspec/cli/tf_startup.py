@@ -14,20 +14,18 @@ level: ``TF_CPP_MIN_LOG_LEVEL`` as the user set it (``0`` shows everything), els
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-_RECORD = re.compile(r"^([IWEF])\d{4} \d+:\d+:\d+\.\d+\s+\d+ \S+:\d+\] ")
+# patterns, compiled (and cached by re) only when TensorFlow is imported
+_RECORD = r"^([IWEF])\d{4} \d+:\d+:\d+\.\d+\s+\d+ \S+:\d+\] "
 _PREAMBLE = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
              "STDERR")
-_PYTHON_WARNING = re.compile(r"^\S.*:\d+: \w*Warning: ")
+_PYTHON_WARNING = r"^\S.*:\d+: \w*Warning: "
 _SEVERITIES = "IWEF"  # TF_CPP_MIN_LOG_LEVEL 1 hides I, 2 also W, 3 also E
 
 
@@ -41,7 +39,7 @@ def filter_startup(text: str, level: int) -> str:
         if line.rstrip("\r\n") == _PREAMBLE:
             preamble, dropping = True, False
             continue
-        record = _RECORD.match(line)
+        record = re.match(_RECORD, line)
         if record:
             dropping = _SEVERITIES.index(record.group(1)) < level
             if dropping:
@@ -49,7 +47,7 @@ def filter_startup(text: str, level: int) -> str:
             if preamble:
                 kept.append(_PREAMBLE + "\n")
                 preamble = False
-        elif dropping and not _PYTHON_WARNING.match(line):
+        elif dropping and not re.match(_PYTHON_WARNING, line):
             continue  # the rest of a dropped multi-line record
         else:
             dropping = False
@@ -59,6 +57,8 @@ def filter_startup(text: str, level: int) -> str:
 
 @contextlib.contextmanager
 def _descriptor_2_filtered(level: int) -> Iterator[None]:
+    import tempfile
+
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
@@ -75,7 +75,9 @@ def _descriptor_2_filtered(level: int) -> Iterator[None]:
                 os.write(2, text.encode("utf-8"))
 
 
-class _FilteredLoader(importlib.abc.Loader):
+# Plain classes, not importlib.abc subclasses: importing importlib.abc (and tempfile) costs every
+# command ~15 ms at start-up, and the import system needs only these methods.
+class _FilteredLoader:
     """TensorFlow's own loader, its ``exec_module`` run with descriptor 2 filtered; the
     finder leaves ``sys.meta_path`` once TensorFlow is imported."""
 
@@ -95,7 +97,7 @@ class _FilteredLoader(importlib.abc.Loader):
         return getattr(self.loader, name)
 
 
-class _TensorFlowFinder(importlib.abc.MetaPathFinder):
+class _TensorFlowFinder:
     """Finds ``tensorflow`` through the other finders and wraps its loader (a look-up such
     as ``importlib.util.find_spec`` imports nothing, so the finder stays until an import)."""
 
@@ -106,6 +108,8 @@ class _TensorFlowFinder(importlib.abc.MetaPathFinder):
     def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
         if name != "tensorflow" or self.finding:
             return None
+        import importlib.util
+
         self.finding = True
         try:
             spec = importlib.util.find_spec(name)
