@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from .data.dataset import Split
-from .metrics import confusion_matrix, per_class_accuracy
+from .metrics import confusion_matrix, cross_entropy, per_class_accuracy
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,11 @@ class Evaluation:
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else float("nan")
+
+    @property
+    def loss(self) -> float:
+        """Mean softmax cross-entropy of the logits (``convspec.metrics.cross_entropy``)."""
+        return cross_entropy(self.logits, self.cls_true)
 
     @property
     def misclassified(self) -> np.ndarray:
@@ -64,7 +69,8 @@ class Evaluation:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "correct": self.correct, "total": self.total,
+        return {"accuracy": self.accuracy, "loss": self.loss, "correct": self.correct,
+                "total": self.total,
                 "per_class_accuracy": [None if np.isnan(a) else float(a)
                                        for a in self.per_class_accuracy],
                 "confusion_matrix": self.confusion.tolist(),

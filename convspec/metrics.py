@@ -1,4 +1,6 @@
-"""Classification metrics on NumPy class indices: accuracy, confusion matrix, per-class accuracy.
+"""Classification metrics on NumPy arrays: accuracy, confusion matrix, per-class accuracy, and
+the mean softmax cross-entropy of logits (the training loss, computed the same way for every
+backend from the logits ``predict`` returns).
 
 Framework-free: every backend's predictions are compared the same way, and the plots and the
 report read the same numbers.
@@ -67,3 +69,21 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
     a class with no examples."""
     support = cm.sum(axis=1)
     return np.divide(np.diag(cm), support, out=np.full(len(cm), np.nan), where=support > 0)
+
+
+def cross_entropy(logits: ArrayLike, labels: ArrayLike) -> float:
+    """Mean softmax cross-entropy of ``logits`` (N, K) against class indices ``labels`` (N,):
+    mean over images of ``logsumexp(z) - z[label]``, in float64 (the backends' training loss,
+    ``tf.nn.sparse_softmax_cross_entropy_with_logits`` / ``F.cross_entropy``). NaN for no
+    images; ``ConvspecError`` when the shapes do not pair up or a label is outside 0..K-1."""
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2:
+        raise ConvspecError(f"logits must be (N, classes); got shape {z.shape}.")
+    y = as_class_indices(labels, "labels", len(z))
+    if not len(z):
+        return float("nan")
+    if ((y < 0) | (y >= z.shape[1])).any():
+        raise ConvspecError(f"labels contain a class outside 0..{z.shape[1] - 1}.")
+    top = z.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+    return float((log_norm - z[np.arange(len(z)), y]).mean())

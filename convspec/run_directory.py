@@ -2,10 +2,13 @@
 
 ``runs/<spec-name>-<timestamp>/`` (or ``--out``) holds the spec as used (``spec.yaml``), how
 the run was made (``config.json``), metrics (``metrics.jsonl`` and ``metrics.csv``), final
-metrics (``final.json``), the canonical weights (``weights.safetensors``) and the latest
-checkpoint (``checkpoint.safetensors``: weights, optimizer state, sampler state and iteration
-in one file, ``convspec.checkpoint``). ``RunDirectory`` is the only code that reads or
-writes these files. Every write
+metrics (``final.json``), the canonical weights (``weights.safetensors``, the last step's),
+the weights of the best validation result (``best.safetensors``, its iteration and metric in
+the file's metadata and in ``final.json``), the latest checkpoint (``checkpoint.safetensors``:
+weights, optimizer state, sampler state, iteration and the loop's own state in one file,
+``convspec.checkpoint``) and TensorBoard event files (``events.out.tfevents.*``, written by
+``convspec.train.tensorboard_log``). ``RunDirectory`` is the only code that reads or writes
+the others. Every write
 is atomic (a temporary file in the same folder, flushed, then ``os.replace``) or an append, so
 an interruption never leaves half a file; ``config.json`` is read once, when a run is opened,
 and validated as it is read (``convspec.run_config.RunConfig``).
@@ -40,7 +43,10 @@ METRICS_CSV = "metrics.csv"
 FINAL_FILE = "final.json"
 WEIGHTS_FILE = "weights.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
-METRIC_FIELDS = ("iteration", "loss", "train_accuracy", "val_accuracy", "elapsed")
+BEST_FILE = "best.safetensors"
+# loss and train_accuracy: means over the steps since the previous log line; lr: this step's
+METRIC_FIELDS = ("iteration", "loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                 "elapsed")
 
 
 def read_metrics_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -157,11 +163,8 @@ class RunDirectory:
         return (self.path / SPEC_FILE).read_text(encoding="utf-8")
 
     def write_spec(self, spec: Spec) -> None:
-        import yaml
-
         header = "# The spec exactly as this run used it (CLI overrides applied, names resolved).\n"
-        body = yaml.safe_dump(spec.to_dict(), sort_keys=False, default_flow_style=None)
-        atomic_write_text(self.path / SPEC_FILE, header + body)
+        atomic_write_text(self.path / SPEC_FILE, header + spec_yaml(spec))
 
     # -- metrics ----------------------------------------------------------------------------
     def read_metrics(self) -> list[dict[str, Any]]:
@@ -207,6 +210,11 @@ class RunDirectory:
         """The final canonical weights (``weights.safetensors``, atomic)."""
         return save_weights(self.path / WEIGHTS_FILE, weights, spec, metadata)
 
+    def save_best_weights(self, weights: Mapping[str, np.ndarray], spec: Spec,
+                          metadata: Mapping[str, str] | None = None) -> Path:
+        """The weights of the best validation result (``best.safetensors``, atomic)."""
+        return save_weights(self.path / BEST_FILE, weights, spec, metadata)
+
     def load_weights(self, spec: Spec) -> dict[str, np.ndarray]:
         """The final weights, else the checkpoint's, checked against ``spec``."""
         if (self.path / WEIGHTS_FILE).is_file():
@@ -234,6 +242,13 @@ class RunDirectory:
             raise RunDirectoryError(f"{path}: expected a JSON object, got "
                                     f"{type(final).__name__}")
         return final
+
+
+def spec_yaml(spec: Spec) -> str:
+    """The spec as YAML text (names resolved, defaults written out), as ``spec.yaml`` holds it."""
+    import yaml
+
+    return yaml.safe_dump(spec.to_dict(), sort_keys=False, default_flow_style=None)
 
 
 def _read_text(path: Path) -> str:

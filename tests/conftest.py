@@ -70,6 +70,8 @@ def _offline_data(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
         patch_dataset(monkeypatch, name, mirrors=("http://127.0.0.1:9/",))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # the sample fallback is announced once per process: each test is a fresh process here
+    monkeypatch.setattr("convspec.data.loader._warned", set())
 
 
 def patch_dataset(monkeypatch: pytest.MonkeyPatch, name: str, **changes: Any) -> None:

@@ -25,3 +25,28 @@ def test_encode_decode_round_trip():
     assert "sampler/order" in arrays  # decoding leaves the caller's arrays alone
     with pytest.raises(ValueError, match="not a convspec checkpoint"):
         decode(arrays, {**meta, "format": "convspec-weights/1"})
+
+
+def test_the_loops_state_round_trips_json_and_arrays():
+    best = {"conv1/kernel": np.arange(6, dtype=np.float32).reshape(1, 2, 3)}
+    state = {"trainer": {"window": {"loss": 0.1 + 0.2, "accuracy": 1 / 3, "steps": 3},
+                         "stop_training": False, "val_loss": None},
+             "best": {"value": 0.25, "iteration": 40,
+                      **{f"weights/{k}": v for k, v in best.items()}},
+             "early_stopping": {"best": 0.9, "wait": 2, "stopped_at": None}}
+    ckpt = Checkpoint(40, {}, {"step": np.array(40)}, {"order": [0], "pos": 0, "epoch": 0,
+                                                       "rng": {}}, 1.0, state)
+    arrays, meta = encode(ckpt, {})
+    assert "state/best/weights/conv1/kernel" in arrays
+    back = decode(arrays, meta)
+    np.testing.assert_array_equal(back.state["best"].pop("weights/conv1/kernel"),
+                                  best["conv1/kernel"])
+    state["best"].pop("weights/conv1/kernel")
+    assert back.state == state  # floats exactly (JSON keeps repr), None and booleans
+
+
+def test_a_checkpoint_of_an_older_version_has_no_loop_state():
+    ckpt = Checkpoint(1, {}, {}, {"order": [0], "pos": 0, "epoch": 0, "rng": {}}, 0.5)
+    arrays, meta = encode(ckpt, {})
+    del meta["state"]
+    assert decode(arrays, meta).state == {}

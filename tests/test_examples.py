@@ -51,3 +51,28 @@ def test_own_images_example_writes_every_layout(tmp_path, capsys, monkeypatch):
     spec = str(ROOT / "specs" / "mnist.yaml")
     for data in (out, out / "train.csv", out / "digits.npz"):
         assert main(["validate", spec, "--data", str(data)]) == 0
+
+
+def test_mlflow_example_logs_every_record(backend_name, tmp_path, capsys, monkeypatch):
+    """MLflow is an optional extra: without it this test skips."""
+    mlflow = pytest.importorskip("mlflow", reason="MLflow is optional (convspec[mlflow])")
+    from convspec.run_directory import RunDirectory
+
+    store, out = tmp_path / "mlruns", tmp_path / "run"
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    monkeypatch.setattr(sys, "argv", ["mlflow_logging.py", backend_name, "12", "--tracking-uri",
+                                      f"file:{store}", "--out", str(out)])
+    runpy.run_path(str(ROOT / "examples" / "mlflow_logging.py"), run_name="__main__")
+    assert "MLflow run " in capsys.readouterr().out
+    client = mlflow.tracking.MlflowClient(f"file:{store}")
+    (run,) = client.search_runs([client.get_experiment_by_name("convspec").experiment_id])
+    records = RunDirectory(out).read_metrics()
+    for metric in ("loss", "train_accuracy", "lr"):
+        history = client.get_metric_history(run.info.run_id, metric)
+        assert [m.step for m in history] == [r["iteration"] for r in records], metric
+        assert [m.value for m in history] == pytest.approx([r[metric] for r in records])
+    final = RunDirectory(out).read_final()
+    assert run.data.metrics["test_accuracy"] == pytest.approx(final["test"]["accuracy"])
+    assert run.data.params["train.optimizer.kind"] == "adam"
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"spec.yaml", "final.json", "weights.safetensors", "best.safetensors"} <= artifacts

@@ -8,7 +8,7 @@ import pytest
 
 from convspec.errors import SpecError
 from convspec.specification import load_spec, loads_spec
-from convspec.specification.overrides import parse_path
+from convspec.specification.overrides import parse_assignment, parse_path
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = ROOT / "specs" / "mnist.yaml"
@@ -121,3 +121,34 @@ def test_override_of_a_spec_from_code():
                       "layers:\n  - {kind: flatten}\n  - {kind: dense, units: 2}\n")
     wider = spec.override({"input.channels": 3})
     assert wider.table["fc1"].input == (48,)
+
+
+@pytest.mark.parametrize(("text", "key", "value"), [
+    ("train.optimizer.learning_rate=3e-4", "train.optimizer.learning_rate", 3e-4),
+    ("layers[0].filters=32", "layers[0].filters", 32),
+    ("train.optimizer={kind: sgd}", "train.optimizer", {"kind": "sgd"}),
+    ("layers[0].kernel=[3, 5]", "layers[0].kernel", [3, 5]),
+    ("train.validate_every=epoch", "train.validate_every", "epoch"),
+    ("train.early_stopping=null", "train.early_stopping", None),
+    ("name = my-net", "name", "my-net"),
+    ("description=a=b", "description", "a=b"),
+])
+def test_parse_assignment_reads_values_as_a_spec_file_does(text, key, value):
+    assert parse_assignment(text) == (key, value)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("train.seed", "expected KEY=VALUE"),
+    ("train.seed=", "needs a value"),
+    ("layers[-1].units=3", "not a setting path"),
+    ("train.optimizer={kind: sgd", "is not valid YAML"),
+])
+def test_parse_assignment_refuses_malformed_text(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_assignment(text)
+
+
+def test_set_values_are_validated_like_the_file(mnist):
+    key, value = parse_assignment("train.optimizer={kind: sgd, learning_rate: -1}")
+    error = error_of(mnist, {key: value})
+    assert "command line: train.optimizer.sgd.learning_rate: must be greater than 0" in str(error)

@@ -157,7 +157,7 @@ def test_metrics_log_appends_and_a_resume_forgets_later_records(tmp_path):
     assert [r["iteration"] for r in kept.records] == [1, 5]
     assert [r["iteration"] for r in run.read_metrics()] == [1, 5]
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == \
-        "iteration,loss,train_accuracy,val_accuracy,elapsed"
+        "iteration,loss,train_accuracy,val_loss,val_accuracy,lr,elapsed"
     assert len((tmp_path / "metrics.csv").read_text().splitlines()) == 3
     _no_temporaries(tmp_path)
 

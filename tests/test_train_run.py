@@ -16,7 +16,15 @@ from convspec.run_config import RunConfig
 from convspec.run_directory import CHECKPOINT_FILE, RunDirectory
 
 FILES = {"spec.yaml", "config.json", "metrics.jsonl", "metrics.csv", "final.json",
-         "weights.safetensors", "checkpoint.safetensors"}
+         "best.safetensors", "weights.safetensors", "checkpoint.safetensors"}
+
+
+def _files(folder) -> set[str]:
+    """The names in a run directory, its one TensorBoard event file as ``events``."""
+    names = {p.name for p in folder.iterdir()}
+    events = {n for n in names if n.startswith("events.out.tfevents.")}
+    assert len(events) == 1, names
+    return (names - events) | {"events"}
 
 
 class NumpyBackend:
@@ -51,7 +59,7 @@ def _train(*args: str) -> int:
 def test_a_backend_without_parallel_hooks_trains_on_one_process(linear, tmp_path, capsys):
     out = tmp_path / "run"
     assert _train(str(linear), "--out", str(out)) == 0
-    assert {p.name for p in out.iterdir()} == FILES
+    assert _files(out) == FILES | {"events"}
     run = RunDirectory.open(out)
     assert run.config.backend == NumpyBackend.name
     assert run.config.record["parallel"] == {"processes": 1, "devices_per_process": 1,

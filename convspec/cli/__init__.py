@@ -50,9 +50,10 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Console entry point; returns the exit status."""
     if argv is None:  # run as the program, so the process is ours (see _util.loading)
-        from . import _util
+        from . import _util, tf_startup
 
         _util.OWN_PROCESS = True
+        tf_startup.install()  # TensorFlow's start-up lines, unless TF_CPP_MIN_LOG_LEVEL asks
     try:
         cli.main(args=argv, prog_name="convspec", standalone_mode=False)
     except click.exceptions.Abort:

@@ -27,6 +27,9 @@ def command_args(ctx: click.Context, drop: set[str]) -> list[str]:
                 args.append(param.opts[0])
             elif param.secondary_opts:
                 args.append(param.secondary_opts[0])
+        elif isinstance(param, click.Option) and param.multiple:
+            for item in value:
+                args += [param.opts[0], str(item)]
         else:
             args += [param.opts[0], str(value)]  # type: ignore[union-attr]
     return [*positional, *args]

@@ -4,12 +4,33 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import sys
 from collections.abc import Iterator
 
 import click
 
 from ..errors import ConvspecError
+
+
+@contextlib.contextmanager
+def verbose_logging(verbose: bool) -> Iterator[None]:
+    """With ``--verbose``, convspec's details (``logging`` at INFO under ``convspec``: where
+    data was looked for, why a fallback was used) are printed to stderr, one line each."""
+    if not verbose:
+        yield
+        return
+    logger = logging.getLogger("convspec")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
 import tempfile
 import urllib.error
@@ -21,10 +22,17 @@ from ..errors import DataError
 from .idx import read_bytes
 
 DataLog = Callable[[str], None]  # where progress and notes go
+_details = logging.getLogger("convspec.data")  # what --verbose adds: each mirror tried
 
 
 class MirrorFailed(Exception):
-    """One mirror failed; the downloader moves on to the next one."""
+    """One mirror failed; the downloader moves on to the next one. ``connected``: the mirror
+    answered (an HTTP error, a bad file), which is printed; a failure to connect (offline) is
+    only logged at INFO (``--verbose``)."""
+
+    def __init__(self, message: str, connected: bool = True):
+        super().__init__(message)
+        self.connected = connected
 
 
 def quiet(_message: str) -> None:
@@ -50,7 +58,10 @@ def download_file(urls: Sequence[str], dest: Path, sha256: str, *, timeout: floa
             _fetch(url, dest, sha256, timeout, say)
             return dest
         except MirrorFailed as exc:
-            say(f"  {url}: {exc}")
+            if exc.connected:
+                say(f"  {url}: {exc}")
+            else:
+                _details.info("  %s: %s", url, exc)
             failures.append(f"{url}: {exc}")
     raise DataError(f"Could not download {dest.name}; every mirror failed ("
                     + "; ".join(failures) + "). Check the network or proxy, or get the file "
@@ -72,10 +83,11 @@ def _fetch(url: str, dest: Path, sha256: str, timeout: float, say: DataLog) -> N
 
 
 def _stream(url: str, out: BinaryIO, timeout: float, say: DataLog) -> None:
-    say(f"Downloading {url}")
+    _details.info("Trying %s", url)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "convspec"})
         with urllib.request.urlopen(request, timeout=timeout) as resp:
+            say(f"Downloading {url}")  # once connected: offline, nothing is printed
             total, got, step = int(resp.headers.get("Content-Length") or 0), 0, 0
             while chunk := resp.read(1 << 16):
                 out.write(chunk)
@@ -86,9 +98,9 @@ def _stream(url: str, out: BinaryIO, timeout: float, say: DataLog) -> None:
     except urllib.error.HTTPError as exc:
         raise MirrorFailed(f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise MirrorFailed(f"cannot connect ({exc.reason})") from None
+        raise MirrorFailed(f"cannot connect ({exc.reason})", connected=False) from None
     except TimeoutError:
-        raise MirrorFailed(f"timed out after {timeout:g} s") from None
+        raise MirrorFailed(f"timed out after {timeout:g} s", connected=False) from None
     except (http.client.HTTPException, OSError) as exc:
         raise MirrorFailed(f"connection broken ({exc!r})") from None
     if total and got != total:

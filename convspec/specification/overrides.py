@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorItem, SpecError
 from .load import Locator, render_loc, validate_spec
-from .yaml_marks import Loc
+from .yaml_marks import Loc, YamlProblem, parse_yaml
 
 if TYPE_CHECKING:
     from .model import Spec
@@ -28,6 +28,29 @@ def parse_path(key: str) -> Loc:
     if not isinstance(key, str) or not _PATH.fullmatch(key):
         raise ValueError(f"not a setting path: {key!r}")
     return tuple(name if name else int(index) for name, index in _PART.findall(key))
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``'layers[0].filters=32'`` -> ``('layers[0].filters', 32)`` (``--set``).
+
+    The key must be a setting path (``parse_path``); the value is read by the spec's own YAML
+    reader, so it means what it would in a spec file: ``3e-4`` a float, ``epoch`` a string,
+    ``null`` nothing, ``{kind: sgd}`` and ``[3, 5]`` flow collections. ``ValueError`` with one
+    sentence otherwise.
+    """
+    key, equals, value = text.partition("=")
+    key = key.strip()
+    if not equals:
+        raise ValueError(f"expected KEY=VALUE, got {text!r}")
+    parse_path(key)
+    if not value.strip():
+        raise ValueError(f"{key}= needs a value (null clears a setting)")
+    try:
+        data, _, _ = parse_yaml(value)
+    except YamlProblem as exc:
+        raise ValueError(f"the value of {key} is not valid YAML: "
+                         f"{exc.message.removeprefix('invalid YAML: ')}") from None
+    return key, data
 
 
 class _ChangeLocator(Locator):

@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..precision import check_precision
 from ..run_directory import RunDirectory
 from ..specification import Spec, load_spec
+from ..specification.overrides import parse_path
 
 # What a resumed run may change: its length, where its data is, how often it checkpoints.
 RESUMABLE = ("iterations", "data_dir", "data", "checkpoint_every")
@@ -29,9 +30,9 @@ RESUMABLE = ("iterations", "data_dir", "data", "checkpoint_every")
 
 @dataclass
 class TrainOptions:
-    """The options of ``convspec train``; ``overrides`` holds the spec overrides (iterations,
-    epochs, batch_size, lr, dataset, seed), data (a path: your own data), data_dir, out and
-    checkpoint_every."""
+    """The options of ``convspec train``; ``overrides`` holds the spec overrides (the shortcut
+    options of ``OPTION_PATHS``, ``monitor``, and ``set``: ``{path: value}`` from ``--set``),
+    data (a path: your own data), data_dir, out and checkpoint_every."""
 
     spec_path: str | None = None
     backend: str | None = None  # default: torch, or the run's own when resuming
@@ -41,6 +42,7 @@ class TrainOptions:
     nproc: int = 1  # data-parallel replicas; how they run is the backend's parallel_layout
     precision: str | None = None  # fp32 (default), bf16 or fp16; see convspec.precision
     jit: bool = False  # torch.compile / XLA
+    tensorboard: bool = True  # event files in the run directory
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,21 +69,55 @@ class TrainPlan:
         return {k: v for k, v in self.options.overrides.items() if v is not None}
 
 
-# The train command's spec options and the spec setting each one changes.
+# The train command's shortcut options and the spec setting each one changes.
 OPTION_PATHS = {"iterations": "train.iterations", "epochs": "train.epochs",
                 "batch_size": "train.batch_size", "lr": "train.optimizer.learning_rate",
-                "dataset": "train.dataset", "seed": "train.seed"}
+                "dataset": "train.dataset", "seed": "train.seed",
+                "validate_every": "train.validate_every",
+                "patience": "train.early_stopping.patience",
+                "min_delta": "train.early_stopping.min_delta"}
 
 
-def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
-    """``spec`` with the command's spec options applied (``Spec.override``: validated like a
-    file, a located SpecError otherwise); options that are None or not spec settings are
-    ignored. Setting iterations drops the spec's epochs and vice versa; giving both is a
-    ``UsageError``."""
+def spec_changes(spec: Spec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The changes (path -> value) that the command's options make to ``spec``, parents
+    before children (``--set train.optimizer={kind: sgd} --lr 0.1`` is SGD at 0.1).
+
+    The shortcut options of ``OPTION_PATHS``, then ``set`` (``--set``); ``monitor`` sets
+    ``train.best.monitor`` and, when early stopping is on, ``train.early_stopping.monitor``.
+    ``UsageError`` for --iterations with --epochs, or a shortcut and ``--set`` of one path.
+    """
     changes = {OPTION_PATHS[k]: v for k, v in overrides.items()
                if k in OPTION_PATHS and v is not None}
     if "train.iterations" in changes and "train.epochs" in changes:
         raise UsageError("give either --iterations or --epochs, not both")
+    flags = {path: option for option, path in OPTION_PATHS.items()}
+    for path, value in (overrides.get("set") or {}).items():
+        if path in changes:
+            raise UsageError(f"--set {path}=... and --{flags[path].replace('_', '-')} both "
+                             f"set {path}; give one")
+        changes[path] = value
+    monitor = overrides.get("monitor")
+    if monitor is not None:
+        changes["train.best.monitor"] = monitor
+        stopping = changes.get("train.early_stopping", spec.train.early_stopping)
+        if stopping is not None or any(p.startswith("train.early_stopping.") for p in changes):
+            changes["train.early_stopping.monitor"] = monitor
+    return dict(sorted(changes.items(), key=lambda item: _depth(item[0])))
+
+
+def _depth(path: str) -> int:
+    try:
+        return len(parse_path(path))
+    except ValueError:  # reported by Spec.override, with the others
+        return 0
+
+
+def apply_overrides(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    """``spec`` with the command's spec options applied (``spec_changes``, then
+    ``Spec.override``: validated like a file, a located SpecError otherwise); options that are
+    None or not spec settings are ignored. Setting iterations drops the spec's epochs and vice
+    versa."""
+    changes = spec_changes(spec, overrides)
     return spec.override(changes) if changes else spec
 
 
@@ -117,9 +153,10 @@ def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
     assert run.config is not None
     changed = sorted(set(overrides) - set(RESUMABLE))
     if changed:
-        raise UsageError(f"cannot change {', '.join(changed)} when resuming; only "
-                         f"--iterations (to extend the run), and --data or --data-dir (where "
-                         f"the same data is now)")
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in changed)
+        raise UsageError(f"cannot change {flags} when resuming (a resumed run continues "
+                         f"exactly); only --iterations (to extend the run), --data or "
+                         f"--data-dir (where the same data is now) and --checkpoint-every")
     recorded = check_precision(run.config.precision)
     if opts.precision not in (None, recorded):
         raise UsageError(f"{run.path} trains in {recorded}; a run keeps its precision "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ from ..distributed import Parallel, describe
 from ..evaluation import Evaluation, evaluate
 from ..run_config import RunConfig
 from ..run_directory import RunDirectory
+from .callbacks import Callback
 from .options import TrainOptions, TrainPlan, plan_training
+from .schedules import check_applicable
+from .tensorboard_log import TensorBoard
 from .trainer import ProgressFactory, Trainer, TrainResult, quiet
 
 
@@ -40,17 +44,21 @@ def _log(msg: str) -> None:
 
 
 def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
-                 progress: ProgressFactory | None = None) -> TrainOutcome:
+                 progress: ProgressFactory | None = None,
+                 callbacks: Sequence[Callback] = ()) -> TrainOutcome:
     """Everything ``convspec train`` does; returns the run directory and results.
 
     ``log`` receives the tutorial's lines; ``progress``, when given, makes a progress display
-    for the training loop (the primary rank only). Raises ``ConvspecError`` subclasses for
-    bad options, a spec that does not fit the data, a checkpoint of another network, NaN
-    losses (``TrainingDiverged``) and Ctrl-C (``Interrupted``, after a checkpoint).
+    for the training loop (the primary rank only); ``callbacks`` are added to the Trainer's
+    (after TensorBoard's, unless ``options.tensorboard`` is off). Raises ``ConvspecError``
+    subclasses for bad options, a schedule the backends cannot apply yet, a spec that does not
+    fit the data, a checkpoint of another network, NaN losses (``TrainingDiverged``) and
+    Ctrl-C (``Interrupted``, after a checkpoint).
     """
     if isinstance(plan, TrainOptions):
         plan = plan_training(plan)
     spec, opts = plan.spec, plan.options
+    check_applicable(spec.train)
     parallel = parallel_layout(plan.backend, opts.nproc)
     parallel.check_batch(spec.train.batch_size)
     if not parallel.is_primary:
@@ -68,7 +76,7 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
         extra["jit"] = True
     model = plan.backend.compile(spec, device=opts.device, **extra)
     try:
-        return _train(plan, model, data, parallel, log, progress)
+        return _train(plan, model, data, parallel, log, progress, callbacks)
     finally:
         close = getattr(model, "close", None)
         if close is not None:
@@ -76,7 +84,7 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
 
 
 def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: Any,
-           progress: ProgressFactory | None) -> TrainOutcome:
+           progress: ProgressFactory | None, callbacks: Sequence[Callback]) -> TrainOutcome:
     spec, opts, primary = plan.spec, plan.options, parallel.is_primary
     run = plan.resume
     if run is None and primary:
@@ -88,8 +96,10 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
     precision = "" if plan.precision == "fp32" else f" in {plan.precision}"
     log(f"Training {spec.name} with {plan.backend.name} on {model.device}{precision}; "
         f"run directory {run.path if run else plan.out}")
+    logging = [TensorBoard()] if opts.tensorboard and run is not None else []
     trainer = Trainer(spec, model, data, run_dir=run,
-                      checkpoint_every=plan.overrides.get("checkpoint_every"), log=log)
+                      checkpoint_every=plan.overrides.get("checkpoint_every"), log=log,
+                      callbacks=[*logging, *callbacks])
     if plan.resume is not None:
         trainer.resume()  # reads and checks the checkpoint before the spec is rewritten
         if ("iterations" in plan.overrides or "data" in plan.overrides) and primary:
@@ -105,6 +115,7 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
         return TrainOutcome(run.path if run else None, result, None)
     test = evaluate(model, data.test, spec.train.eval_batch_size)
     log(test.summary())
+    trainer.callbacks.call("on_test_end", trainer, test)
     run.save_weights(model.get_weights(), spec,
                      {"backend": plan.backend.name, "iterations": str(result.iterations)})
     run.write_final({
@@ -112,7 +123,9 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
         "first_step_seconds": (None if result.first_step_seconds is None
                                else round(result.first_step_seconds, 3)),
         "backend": plan.backend.name, "dataset": data.name, "is_sample": data.is_sample,
-        "val_accuracy": result.val_accuracy, "test": test.to_dict()})
+        "val_accuracy": result.val_accuracy, "val_loss": result.val_loss,
+        "stopped_early": result.stopped_early, "best": _best(trainer, result, test, log),
+        "test": test.to_dict()})
     if opts.plots:
         from ..viz.run_figures import write_run_plots
 
@@ -126,6 +139,26 @@ def _recorded(plan: TrainPlan) -> Preprocessing | None:
     """A resumed run's recorded preprocessing (its mean and std are not computed again)."""
     record = plan.resume.config.data_record() if plan.resume and plan.resume.config else None
     return None if record is None else Preprocessing.from_dict(record.preprocessing)
+
+
+def _best(trainer: Trainer, result: TrainResult, last: Evaluation,
+          log: Any) -> dict[str, Any] | None:
+    """``final.json``'s ``best``: the best validation result and its test accuracy (the model
+    keeps the last weights, which weights.safetensors and the figures show)."""
+    best = trainer.best
+    if best is None or best.weights is None or result.best is None:
+        return None
+    if result.best["iteration"] == result.iterations:
+        test = last
+    else:
+        weights = trainer.model.get_weights()
+        trainer.model.set_weights(best.weights)
+        test = evaluate(trainer.model, trainer.data.test, trainer.spec.train.eval_batch_size)
+        trainer.model.set_weights(weights)
+    log(f"Best {result.best['monitor']} {result.best['value']:.4f} at iteration "
+        f"{result.best['iteration']} (best.safetensors): "
+        f"{test.summary().replace('Accuracy on', 'accuracy on')}")
+    return {**result.best, "test_accuracy": test.accuracy, "test_loss": test.loss}
 
 
 def _describe_data(data: Dataset) -> list[str]:

@@ -52,8 +52,20 @@ class BatchSampler:
         self.rng.bit_generator.state = state["rng"]
 
 
+def steps_per_epoch(spec: Spec, train_size: int) -> int:
+    """Optimizer steps in one epoch: ``ceil(train_size / batch_size)``."""
+    return math.ceil(train_size / spec.train.batch_size)
+
+
 def total_iterations(spec: Spec, train_size: int) -> int:
-    """The run's length in optimizer steps (epochs converted with the batch size)."""
+    """The run's length in optimizer steps (epochs converted with ``steps_per_epoch``)."""
     if spec.train.iterations is not None:
         return spec.train.iterations
-    return int(spec.train.epochs) * math.ceil(train_size / spec.train.batch_size)
+    return int(spec.train.epochs) * steps_per_epoch(spec, train_size)
+
+
+def validation_interval(spec: Spec, train_size: int) -> int:
+    """Steps between two validations: ``train.validate_every``, ``epoch`` meaning
+    ``steps_per_epoch``."""
+    every = spec.train.validate_every
+    return steps_per_epoch(spec, train_size) if every == "epoch" else int(every)

@@ -1,60 +1,44 @@
 """One trainer for every backend: the loop, logging, validation, checkpoints, resume.
 
 The backend only supplies ``train_step`` and ``predict``; everything a run means (data
-order, when to log, what a checkpoint holds) is decided here, once, so the same spec and
-seed give the same run whichever backend executes it, and a resumed run continues exactly
-as an uninterrupted one would.
+order, the learning rate of each step, when to log and validate, what a checkpoint holds,
+when to stop) is decided here, once, so the same spec and seed give the same run whichever
+backend executes it, and a resumed run continues exactly as an uninterrupted one would.
+What happens at each step, validation and record is also offered to callbacks
+(``convspec.train.callbacks``): the metrics files, the best checkpoint, early stopping and
+TensorBoard are callbacks.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ..backends import CompiledModel
-from ..data.dataset import Dataset, Split
+from ..data.dataset import Dataset
 from ..distributed import SINGLE
-from ..errors import ConvspecError
+from ..errors import ConvspecError, RunDirectoryError
 from ..evaluation import evaluate
-from ..run_directory import Checkpoint, MetricsLog, RunDirectory
+from ..run_directory import Checkpoint, RunDirectory
 from ..specification import Spec
-from .sampler import BatchSampler, total_iterations
+from .callbacks import Callback, CallbackList, MetricsFiles
+from .interrupts import Interrupted, TrainingDiverged, stop_at_step_boundary
+from .monitor import BestCheckpoint, EarlyStopping, Monitor
+from .reporting import ProgressFactory, ProgressReporter, Window, quiet, tutorial_line
+from .sampler import BatchSampler, total_iterations, validation_interval
+from .schedules import check_applicable, make_schedule
 
-
-class TrainingDiverged(ConvspecError):
-    """The loss became NaN or infinite."""
-
-
-class Interrupted(ConvspecError):
-    """Ctrl-C during training; a checkpoint was saved."""
-
-    exit_code = 130
-
-
-class ProgressReporter(Protocol):
-    """What the Trainer tells a progress display (the CLI's bar is one): steps as they finish,
-    the log lines (printed above the display), and the end."""
-
-    def update(self, steps: int) -> None: ...
-
-    def log(self, message: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-# Makes the display of a run: (total steps, steps already done) -> reporter.
-ProgressFactory = Callable[[int, int], ProgressReporter]
+__all__ = ["Interrupted", "ProgressFactory", "ProgressReporter", "TrainResult", "Trainer",
+           "TrainingDiverged", "quiet"]
 
 
 @dataclass
@@ -64,77 +48,68 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     val_accuracy: float | None = None
     first_step_seconds: float | None = None  # includes tracing / compilation (--compile)
-
-
-@contextlib.contextmanager
-def _stop_at_step_boundary() -> Any:
-    """The first Ctrl-C sets a flag checked between steps (so a checkpoint never holds a
-    half-applied update); a second one interrupts at once. Signals within a second of the
-    first count as the same press: under torchrun a worker gets the terminal's SIGINT and
-    the one torchrun forwards."""
-    flag = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag
-        return
-    first: list[float] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag.is_set():
-            if time.monotonic() - first[0] > 1.0:
-                raise KeyboardInterrupt
-            return
-        first.append(time.monotonic())
-        flag.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def quiet(msg: str) -> None:
-    """The log of a non-primary rank: nothing."""
-
-
-def _tutorial_line(iteration: int, accuracy: float) -> str:
-    return f"Optimization Iteration: {iteration:>6}, Training Accuracy: {accuracy:>6.1%}"
+    val_loss: float | None = None
+    best: dict[str, Any] | None = None  # {"iteration", "monitor", "value"} of best.safetensors
+    stopped_early: int | None = None  # the iteration at which early stopping ended the run
 
 
 class Trainer:
     """Trains a compiled model on a dataset for the spec's number of iterations.
 
     ``run_dir`` (a ``RunDirectory``, or a path for a folder of training state only) receives
-    checkpoints every ``checkpoint_every`` steps (default ``train.validate_every``) and the
-    metrics; ``log`` the tutorial's lines; ``progress`` each finished step.
+    checkpoints every ``checkpoint_every`` steps (default: the validation interval), the
+    metrics files and ``best.safetensors``; ``log`` the tutorial's lines; ``progress`` each
+    finished step and record; ``callbacks`` every hook of ``convspec.train.callbacks`` after
+    the built-in ones (metrics files, best checkpoint, early stopping).
+    Validation (loss and accuracy on ``data.validation``) runs every ``train.validate_every``
+    steps and at the last one. A schedule other than ``constant`` raises
+    ``ScheduleNotApplied``; early stopping without validation images a ``ConvspecError``.
     In a data-parallel run (a model whose ``parallel`` spans several processes) every rank
     runs this same loop on its shard of each global batch; only the primary rank logs,
-    validates, writes metrics and checkpoints, and all ranks stop at the same step.
+    validates, calls callbacks and writes files, and all ranks stop at the same step.
     """
 
     def __init__(self, spec: Spec, model: CompiledModel, data: Dataset, *,
                  run_dir: RunDirectory | str | os.PathLike[str] | None = None,
                  checkpoint_every: int | None = None, log: Callable[[str], None] = print,
-                 progress: ProgressReporter | None = None):
+                 progress: ProgressReporter | None = None, callbacks: Iterable[Callback] = ()):
         self.spec, self.model, self.data = spec, model, data
+        t = spec.train
+        check_applicable(t)
         # where checkpoints and metrics go; a plain path is a folder of training state only
         self.run = (run_dir if run_dir is None or isinstance(run_dir, RunDirectory)
                     else RunDirectory(run_dir))
         self.parallel = getattr(model, "parallel", SINGLE)
         self.primary = self.parallel.is_primary
-        self.shard = (self.parallel.shard(spec.train.batch_size)
-                      if self.parallel.processes > 1 else None)
-        self.sampler = BatchSampler(len(data.train), spec.train.batch_size, spec.train.seed)
+        self.shard = (self.parallel.shard(t.batch_size) if self.parallel.processes > 1 else None)
+        self.sampler = BatchSampler(len(data.train), t.batch_size, t.seed)
         self.iterations = total_iterations(spec, len(data.train))
-        self.checkpoint_every = checkpoint_every or spec.train.validate_every
+        self.validate_every = validation_interval(spec, len(data.train))
+        self.checkpoint_every = checkpoint_every or self.validate_every
+        self.schedule = make_schedule(t, self.iterations)
         self.log = log if self.primary else quiet
         self.progress = progress
         self.iteration = 0
         self.elapsed_before = 0.0
         self.last_good: int | None = None
+        self.resumed_from: int | None = None  # the checkpoint's iteration, once resumed
+        self.lr = self.schedule.learning_rate(0)
         self.val_accuracy: float | None = None
+        self.val_loss: float | None = None
         self.first_step_seconds: float | None = None
-        self.metrics: MetricsLog | None = None  # opened by resume() or the first fit()
+        self.stop_training = False  # set by a callback (early stopping) to end after this step
+        self.history: list[dict[str, Any]] = []
+        self.window = Window()
+        has_val = len(data.validation) > 0
+        if t.early_stopping is not None and not has_val:
+            raise ConvspecError("train.early_stopping watches the validation set, but it is "
+                                "empty (train.validation_size 0?)")
+        self.best = BestCheckpoint(Monitor(t.best.monitor, t.best.mode)) if has_val else None
+        self.early_stopping = None if t.early_stopping is None else EarlyStopping(
+            Monitor(t.early_stopping.monitor, t.early_stopping.mode, t.early_stopping.min_delta),
+            t.early_stopping.patience)
+        built_in = [MetricsFiles(), self.best, self.early_stopping]
+        self.callbacks = CallbackList([*(c for c in built_in if c is not None), *callbacks])
 
     @property
     def run_dir(self) -> Path | None:
@@ -151,22 +126,43 @@ class Trainer:
         self.model.set_optimizer_state(ckpt.optimizer)
         self.sampler.restore(ckpt.sampler)
         self.iteration, self.elapsed_before = ckpt.iteration, ckpt.elapsed
-        self.last_good = ckpt.iteration
+        self.last_good = self.resumed_from = ckpt.iteration
+        self._restore(ckpt.state)
         if self.primary:
-            self.metrics = self.run.metrics_log(keep_until=ckpt.iteration)
+            try:
+                self.history = [r for r in self.run.read_metrics()
+                                if r.get("iteration", 0) <= ckpt.iteration]
+            except RunDirectoryError:  # no metrics file yet
+                self.history = []
         self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
+        if self.stop_training:
+            self.log(f"(the run stopped early at iteration {ckpt.iteration}; nothing to train)")
+
+    def _state(self) -> dict[str, dict[str, Any]]:
+        own = {"window": self.window.state(), "lr": self.lr, "val_loss": self.val_loss,
+               "val_accuracy": self.val_accuracy, "stop_training": self.stop_training}
+        return {"trainer": own, "schedule": self.schedule.state(), **self.callbacks.states()}
+
+    def _restore(self, state: Mapping[str, Mapping[str, Any]]) -> None:
+        own = state.get("trainer")
+        if own:  # checkpoints of older versions hold no loop state
+            self.window.restore(own["window"])
+            self.lr, self.stop_training = float(own["lr"]), bool(own["stop_training"])
+            self.val_loss, self.val_accuracy = own["val_loss"], own["val_accuracy"]
+        if state.get("schedule"):
+            self.schedule.restore(state["schedule"])
+        self.callbacks.restore(state)
 
     # -- the loop -----------------------------------------------------------------------
     def fit(self, until: int | None = None) -> TrainResult:
         """Train up to iteration ``until`` (default: the spec's total), continuing from where
         the last call stopped, like the tutorial's ``optimize``; Ctrl-C checkpoints at a step
-        boundary and stops."""
+        boundary and stops; early stopping ends the run after the validation that decides."""
         if until is not None:
             self.iterations = until
-        if self.metrics is None and self.run is not None and self.primary:
-            self.metrics = self.run.metrics_log()
+        self._call("on_train_begin")
         start = time.perf_counter()
-        with _stop_at_step_boundary() as stop:
+        with stop_at_step_boundary() as stop:
             try:
                 stopped = self._loop(stop, start)
             except KeyboardInterrupt:  # a second Ctrl-C: the step may be half applied
@@ -187,9 +183,16 @@ class Trainer:
         this_call = time.perf_counter() - start
         self.elapsed_before = elapsed
         self.log(f"Time usage: {timedelta(seconds=int(round(this_call)))}")
-        history = self.metrics.records if self.metrics else []
-        return TrainResult(self.iteration, elapsed, history, self.val_accuracy,
-                           self.first_step_seconds)
+        stopped_early = (self.early_stopping.stopped_at if self.early_stopping else None)
+        result = TrainResult(self.iteration, elapsed, list(self.history), self.val_accuracy,
+                             self.first_step_seconds, self.val_loss,
+                             self.best.summary() if self.best else None, stopped_early)
+        self._call("on_run_end", result)
+        return result
+
+    def _call(self, hook: str, *args: Any) -> None:
+        if self.primary:
+            self.callbacks.call(hook, self, *args)
 
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start
@@ -201,54 +204,70 @@ class Trainer:
         return stop.is_set()
 
     def _loop(self, stop: threading.Event, start: float) -> bool:
-        """Steps until the end or a stop request; True when stopped early."""
-        train, t = self.data.train, self.spec.train
-        while self.iteration < self.iterations:
+        """Steps until the end, early stopping or a stop request; True when interrupted."""
+        train = self.data.train
+        while self.iteration < self.iterations and not self.stop_training:
             if self._stopping(stop):
                 return True
             idx = self.sampler.next()
             if self.shard is not None:  # this rank's part of the global batch
                 idx = idx[self.shard]
-            i = self.iteration  # 0-based, as in the tutorial's loop
-            fetch = (i % t.log_every == 0 or (i + 1) % t.validate_every == 0
-                     or i + 1 == self.iterations)
+            self.lr = self.schedule.learning_rate(self.iteration)
             began = time.perf_counter()
-            result = self.model.train_step(train.images[idx], train.labels[idx], fetch=fetch)
+            # every step's loss and accuracy: the records hold means over their window
+            result = self.model.train_step(train.images[idx], train.labels[idx], fetch=True)
             if self.first_step_seconds is None:
                 self.first_step_seconds = time.perf_counter() - began
             self.iteration += 1
             if self.progress is not None:
                 self.progress.update(1)
-            if fetch:
-                assert result is not None
-                self._check_finite(result.loss)
-                self._record(i, result, self._elapsed(start))
-            if self.run is not None and self.iteration % self.checkpoint_every == 0:
+            assert result is not None
+            self._check_finite(result.loss)
+            self.window.add(result.loss, result.accuracy)
+            self._call("on_step_end", {"iteration": self.iteration, "lr": self.lr,
+                                       "loss": result.loss, "accuracy": result.accuracy})
+            self._record(start)
+            if self.run is not None and (self.iteration % self.checkpoint_every == 0
+                                         or self.stop_training):
                 self.checkpoint(self._elapsed(start))
         return False
 
-    def _record(self, i: int, result: Any, elapsed: float) -> None:
-        t = self.spec.train
-        record = {"iteration": self.iteration, "loss": result.loss,
-                  "train_accuracy": result.accuracy, "val_accuracy": None,
-                  "elapsed": round(elapsed, 3)}
-        if i % t.log_every == 0:
-            self.log(_tutorial_line(self.iteration, result.accuracy))
-        if self.primary and (self.iteration % t.validate_every == 0
-                             or self.iteration == self.iterations):
-            self.val_accuracy = self._validate(record)
-        if self.metrics:
-            self.metrics.append(record)
+    def _record(self, start: float) -> None:
+        """At a log step, a validation step or the last step: one metrics record."""
+        it, t = self.iteration, self.spec.train
+        logged = (it - 1) % t.log_every == 0  # 1, 101, 201 ... as in the tutorial
+        validated = it % self.validate_every == 0 or it == self.iterations
+        if not (logged or validated):
+            return
+        record: dict[str, Any] = {"iteration": it, **self.window.means(), "val_loss": None,
+                                  "val_accuracy": None, "lr": self.lr,
+                                  "elapsed": round(self._elapsed(start), 3)}
+        if logged:  # a validation in between does not cut the logging window short
+            self.log(tutorial_line(it, record["train_accuracy"]))
+            self.window.reset()
+        if validated:
+            self._validate(record)
+        if self.primary:
+            self.history.append(record)
+            if self.progress is not None:
+                self.progress.metrics(record)
+            self._call("on_metrics", record)
 
-    def _validate(self, record: dict[str, Any]) -> float | None:
-        val: Split = self.data.validation
-        if len(val) == 0:
-            return None
-        ev = evaluate(self.model, val, self.spec.train.eval_batch_size)
-        record["val_accuracy"] = ev.accuracy
-        self.log(f"Validation Accuracy after iteration {self.iteration}: {ev.accuracy:.1%} "
-                 f"({ev.correct} / {ev.total})")
-        return ev.accuracy
+    def _validate(self, record: dict[str, Any]) -> None:
+        val = self.data.validation
+        if self.primary and len(val):
+            ev = evaluate(self.model, val, self.spec.train.eval_batch_size)
+            self.val_loss, self.val_accuracy = ev.loss, ev.accuracy
+            record.update(val_loss=ev.loss, val_accuracy=ev.accuracy)
+            self.log(f"Validation Accuracy after iteration {self.iteration}: {ev.accuracy:.1%} "
+                     f"({ev.correct} / {ev.total}), Validation Loss: {ev.loss:.4f}")
+            logs = {"iteration": self.iteration, "val_loss": ev.loss,
+                    "val_accuracy": ev.accuracy}
+            self.schedule.observe(logs)
+            self._call("on_validation_end", logs)
+        if self.parallel.processes > 1:  # every rank stops where the primary decided to
+            self.stop_training = self.model.any_rank(  # type: ignore[attr-defined]
+                self.stop_training)
 
     def _check_finite(self, loss: float) -> None:
         if math.isfinite(loss):
@@ -273,7 +292,8 @@ class Trainer:
         if not all(np.isfinite(w).all() for w in weights.values()):
             return False
         self.run.save_checkpoint(self.spec, Checkpoint(
-            self.iteration, weights, self.model.optimizer_state(), self.sampler.state(), elapsed))
+            self.iteration, weights, self.model.optimizer_state(), self.sampler.state(), elapsed,
+            self._state()))
         self.last_good = self.iteration
         return True
 
