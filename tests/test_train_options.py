@@ -30,7 +30,7 @@ MNIST = load_spec(SPECS / "mnist.yaml")
 def linear(monkeypatch, tmp_path):
     """The LINEAR spec as a file, trained by test_train_run's NumpyBackend on tiny data."""
     monkeypatch.setitem(backends.BUILTIN, NumpyBackend.name, "test_train_run:NumpyBackend")
-    monkeypatch.setattr(convspec.train.run, "load_dataset", lambda *a, **k: tiny_dataset())
+    monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())
     path = tmp_path / "linear.yaml"
     path.write_text(LINEAR)
     return path
