@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import atomic_write_text
-from .backends import get_backend
+from .backends import compile_model, get_backend
 from .data import Dataset, load_dataset
 from .evaluation import Evaluation, evaluate
 from .run_config import RunConfig
 from .run_directory import RunDirectory
-from .shapes import format_table, infer_shapes
+from .shapes import infer_shapes
 from .specification import Spec
+from .summary import format_table, format_totals
 from .viz.run_figures import KINDS, write_run_plots
 
 REPORT_FILE = "report.html"
@@ -67,7 +68,7 @@ def open_run(run_dir: str | Path, *, backend: str | None = None,
     assert config is not None
     spec = directory.load_spec()
     weights = directory.load_weights(spec)
-    model = get_backend(backend or config.backend).compile(spec, weights=weights)
+    model = compile_model(get_backend(backend or config.backend), spec, weights=weights)
     data = load_dataset(spec.train.dataset, data_dir=data_dir or config.data_dir,
                         validation_size=spec.train.validation_size, log=lambda m: None)
     return Run(directory, spec, config, model, data)
@@ -97,7 +98,8 @@ def write_report(run: Run, *, image: int = 0) -> Path:
     by_name = {p.name: p for p in figures}
     ev, final, cfg = run.evaluation, run.final, run.config
     spec_text = run.directory.spec_text()
-    table = format_table(infer_shapes(run.spec))
+    shape_table = infer_shapes(run.spec)
+    table = f"{format_table(shape_table)}\n{format_totals(shape_table)}"
     facts = {
         "Backend (trained / shown)": f"{cfg.backend} / {run.model.backend}",
         "Dataset": f"{run.data.name} ({run.data.source})"

@@ -59,7 +59,11 @@ padding = st.one_of(
     st.integers(0, 3),
     st.lists(st.integers(0, 3), min_size=2, max_size=2),
 )
-activation = st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu", "softmax", "rel"])
+activation = st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu", "softmax", "relu6",
+                              "rel"])
+NAME = st.sampled_from(["a", "conv1", "fc1", "pool2", "x_1"])
+inputs = st.lists(st.sampled_from(["input", "a", "conv1", "fc1", "relu1", "add1", "nope"]),
+                  min_size=1, max_size=3)
 
 PARAMS: dict[str, dict[str, st.SearchStrategy]] = {
     "conv2d": {"filters": st.integers(0, 8), "kernel": pair, "stride": pair,
@@ -72,14 +76,19 @@ PARAMS: dict[str, dict[str, st.SearchStrategy]] = {
     "dense": {"units": st.integers(0, 20), "bias": st.booleans(), "activation": activation},
     "dropout": {"rate": st.floats(-0.2, 1.2)},
     "batchnorm": {"momentum": st.floats(0, 1.2), "epsilon": st.floats(0, 0.1)},
+    "depthwise_conv2d": {"kernel": pair, "stride": pair, "padding": padding, "dilation": pair,
+                         "depth_multiplier": st.integers(0, 3), "bias": st.booleans(),
+                         "activation": activation},
+    "global_avgpool": {}, "relu6": {}, "identity": {},
+    "add": {"inputs": inputs}, "concat": {"inputs": inputs},
 }
-REQUIRED = {"conv2d": {"filters", "kernel"}, "dense": {"units"}, "dropout": {"rate"}}
+REQUIRED = {"conv2d": {"filters", "kernel"}, "dense": {"units"}, "dropout": {"rate"},
+            "depthwise_conv2d": {"kernel"}, "add": {"inputs"}, "concat": {"inputs"}}
 assert set(PARAMS) == set(LAYER_KINDS)
 
 KIND = st.sampled_from(LAYER_KINDS)
 BAD_KIND = st.one_of(st.sampled_from(["conv", "lstm", "Dense"]), garbage)
 PERCENT = st.integers(1, 40)
-NAME = st.sampled_from(["a", "conv1", "fc1", "pool2", "x_1"])
 BAD_NAME = st.one_of(st.sampled_from(["1a", "a-b", ""]), garbage)
 CLASSES, BAD_CLASSES = st.integers(2, 12), st.one_of(st.integers(-1, 1), garbage)
 SPEC_NAME = st.sampled_from(["net", "my-net.v2", "a_b"])
@@ -113,6 +122,8 @@ def layers(draw: st.DrawFn) -> dict:
             layer[key] = maybe(draw, strategy, one_in=60)
     if chance(draw, 8):
         layer["name"] = maybe(draw, NAME, BAD_NAME, one_in=6)
+    if chance(draw, 12):
+        layer["inputs"] = maybe(draw, inputs, one_in=6)
     if chance(draw, 60):
         layer[draw(garbage_key)] = draw(garbage)
     return layer

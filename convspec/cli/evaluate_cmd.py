@@ -29,7 +29,7 @@ def command(spec_path: str, weights: str, backend: str, device: str, dataset: st
 
     Weights trained with one backend evaluate identically with another.
     """
-    from ..backends import get_backend
+    from ..backends import compile_model, get_backend
     from ..data import load_dataset
     from ..evaluation import evaluate
     from ..run_directory import resolve_weights
@@ -42,7 +42,7 @@ def command(spec_path: str, weights: str, backend: str, device: str, dataset: st
         data = load_dataset(spec.train.dataset, data_dir=data_dir,
                             validation_size=spec.train.validation_size,
                             log=lambda m: click.echo(m, err=True))
-        model = get_backend(backend).compile(spec, weights=params, device=device)
+        model = compile_model(get_backend(backend), spec, weights=params, device=device)
         result = evaluate(model, getattr(data, split), spec.train.eval_batch_size)
         if as_json:
             click.echo(json.dumps({"split": split, "backend": backend, **result.to_dict()}))

@@ -26,7 +26,7 @@ def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str,
     """
     import numpy as np
 
-    from ..backends import get_backend
+    from ..backends import compile_model, get_backend
     from ..data import DATASETS
     from ..images import load_images
     from ..run_directory import resolve_weights
@@ -35,7 +35,7 @@ def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str,
     with reporting():
         spec = load_spec(spec_path)
         batch = load_images(images, spec, invert=invert, warn=lambda m: click.echo(m, err=True))
-        model = get_backend(backend).compile(spec, weights=resolve_weights(weights, spec))
+        model = compile_model(get_backend(backend), spec, weights=resolve_weights(weights, spec))
         logits = model.predict(batch).astype(np.float64)
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)

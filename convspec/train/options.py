@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, check_support, get_backend
 from ..errors import UsageError
 from ..precision import check_precision
 from ..run_directory import RunDirectory
@@ -89,8 +89,9 @@ def plan_training(opts: TrainOptions) -> TrainPlan:
     spec = apply_overrides(load_spec(opts.spec_path), overrides)
     out = Path(overrides["out"]) if overrides.get("out") else None
     precision = check_precision(opts.precision) if opts.precision else "fp32"
-    return TrainPlan(opts, spec, get_backend(opts.backend or "torch"), precision,
-                     overrides.get("data_dir"), None, out)
+    backend = get_backend(opts.backend or "torch")
+    check_support(backend, spec)  # before any data is loaded or directory made
+    return TrainPlan(opts, spec, backend, precision, overrides.get("data_dir"), None, out)
 
 
 def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
