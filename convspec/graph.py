@@ -79,7 +79,7 @@ def graph_problems(layers: Sequence[Any]) -> Iterator[Problem]:
             else:
                 cycle = _path(layers, inputs, index, at, k)
                 if cycle is not None:
-                    flow = " -> ".join(layers[i].name for i in [*reversed(cycle), at])
+                    flow = " -> ".join(layers[i].name for i in [*reversed(cycle), k])
                     yield (loc, f"these layers form a cycle: {flow} (each takes the one "
                                 f"before it); a network has no cycles", source)
                 else:

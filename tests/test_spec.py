@@ -386,6 +386,16 @@ def test_invalid_fixture_reports_exactly_the_expected_errors(path):
     # shapes
     "does not fit", "needs a flat input", "needs an HxWxC input",
     "the input is already flat", "the network ends with output", "remove the final softmax",
+    # graphs and blocks
+    "unknown input", "is listed after", "these layers form a cycle", "takes its own output",
+    "is never used: no later layer takes it", "add needs inputs of one shape",
+    "concat joins inputs along the channel axis", "merges two or more inputs",
+    "takes exactly one input", "names the image in inputs", "must list at most",
+    "unknown block", "needs a value for", "has no parameter", "is not a parameter of block",
+    "no layer of block", "is declared twice", "which is not a parameter",
+    "cannot contain a block instance", "(in block instance", "uses it for",
+    "is the block's input", "Inside a block, layers take 'input'",
+    "layer and block instance names must be unique",
     # YAML
     "duplicate key", "the file is empty", "a spec must be a mapping", "invalid YAML",
     "no tags like !!python", "recursive alias",

@@ -149,7 +149,8 @@ def definition_problems(blocks: Mapping[str, Block]) -> Iterator[Problem]:
         for key in block.defaults:
             if key not in declared:
                 yield ((*at, "defaults", key), f"default for {key!r}, which is not a parameter"
-                       f"{_hint(key, declared)} Parameters: {', '.join(declared) or 'none'}", key)
+                       f"{_hint(key, declared) or '.'} Parameters: {', '.join(declared) or 'none'}",
+                       key)
         used = set()
         for j, entry in enumerate(block.layers):
             if entry.get("name") == IMAGE_INPUT:
@@ -161,7 +162,7 @@ def definition_problems(blocks: Mapping[str, Block]) -> Iterator[Problem]:
             for path, param in _uses(entry):
                 used.add(param)
                 if param not in declared:
-                    hint = _hint(param, declared, "$")
+                    hint = _hint(param, declared, "$") or "."
                     yield ((*at, "layers", j, *path), f"'${param}' is not a parameter of block "
                            f"{name!r}{hint} Declare it: params: [{', '.join([*declared, param])}]",
                            f"${param}")
@@ -184,14 +185,18 @@ def _arguments(call: BlockCall, block: Block, i: int) -> tuple[dict[str, Any], l
     if missing:
         problems.append((("layers", i, "block"), f"block {call.block!r} needs a value for "
                          f"{', '.join(repr(p) for p in missing)} (parameters: {', '.join(params)}"
-                         f"; defaults: {block.defaults or 'none'})", call.block))
+                         f"; defaults: {_defaults(block)})", call.block))
     return {**block.defaults, **args}, problems
 
 
+def _defaults(block: Block) -> str:
+    return ", ".join(f"{key}={value!r}" for key, value in block.defaults.items()) or "none"
+
+
 def _template_problems(exc: ValidationError, entry: dict[str, Any], j: int, call: BlockCall,
-                       i: int, block: Block) -> list[Problem]:
-    """Validation errors of a block's layer, at the argument the bad value came from, else
-    at the block's layer, with the instance named."""
+                       i: int) -> list[Problem]:
+    """Validation errors of a block's layer: at the argument (or default) the bad value came
+    from, else at the block's layer, with the instance named."""
     from .messages import describe
 
     problems = []
@@ -201,13 +206,14 @@ def _template_problems(exc: ValidationError, entry: dict[str, Any], j: int, call
         message = describe(error, _Template)
         value = entry.get(path[0]) if len(path) == 1 else None
         found = PARAMETER.match(value) if isinstance(value, str) else None
+        used = f"(block {call.block!r} uses it for {entry.get('name', f'layers[{j}]')}.{path[0]})" \
+            if found else ""
         if found and found.group(1) in (call.model_extra or {}):
-            problems.append((("layers", i, "block", found.group(1)), f"{message} (block "
-                             f"{call.block!r} puts it in its layer {j} {path[0]})",
+            problems.append((("layers", i, "block", found.group(1)), f"{message} {used}",
                              error.get("input")))
         elif found:
-            problems.append((("blocks", call.block, "defaults", found.group(1)), message,
-                             error.get("input")))
+            problems.append((("blocks", call.block, "defaults", found.group(1)),
+                             f"{message} {used}", error.get("input")))
         else:
             problems.append((("blocks", call.block, "layers", j, *loc), f"{message} (in block "
                              f"instance {call.name}, layers[{i}])", error.get("input")))
@@ -249,15 +255,17 @@ def _instantiate(call: BlockCall, i: int, blocks: Mapping[str, Block],
         return None
     args, problems = _arguments(call, block, i)
     models = []
-    for j, entry in enumerate(block.layers):
-        if problems:
-            break
+    for j, entry in enumerate(block.layers if not problems else ()):
         try:
             models.append(_Template.model_validate({"layer": _put(entry, args)}).layer)
         except ValidationError as exc:
-            problems += _template_problems(exc, entry, j, call, i, block)
+            problems += _template_problems(exc, entry, j, call, i)
+    # one problem per place: a block's own layer once, for its first instance; an argument
+    # once, however many of the block's layers use it
+    problems = [p for i, p in enumerate(problems) if not any(
+        q[0] == p[0] for q in [*out.problems, *problems[:i]])]
     out.problems += problems
-    if problems:
+    if problems or len(models) < len(block.layers):
         return None
     resolve_names(models)
     return models

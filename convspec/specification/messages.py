@@ -123,6 +123,8 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         return f"must be a mapping of keys to values, got {_given(value)}"
     if kind == "list_type":
         return f"must be a list, got {_given(value)}"
+    if kind == "too_long":
+        return f"must list at most {ctx.get('max_length')} item(s), got {ctx.get('actual_length')}"
     if kind == "too_short":
         what = "layer" if loc == ("layers",) else "item"
         return f"must list at least {ctx.get('min_length')} {what}(s)"
