@@ -31,15 +31,22 @@ class ReferenceComparison:
     shape_errors: list[str]
     tolerance: float
     skipped: dict[str, str] = field(default_factory=dict)  # backend -> why it was not run
+    scales: dict[str, float] = field(default_factory=dict)  # layer -> max |reference value|
+
+    def limit(self, layer: str) -> float:
+        """The largest difference accepted in ``layer``: ``tolerance`` per unit of its largest
+        reference value, at least 1 (float32 rounding grows with the numbers; the same rule
+        as an export's check)."""
+        return self.tolerance * max(1.0, self.scales.get(layer, 1.0))
 
     @property
     def ok(self) -> bool:
         return not self.shape_errors and all(
-            d <= self.tolerance for per in self.diffs.values() for d in per.values())
+            d <= self.limit(layer) for per in self.diffs.values() for layer, d in per.items())
 
     def format(self) -> str:
-        head = ["layer", "shape", *(f"{b} vs ref" for b in self.backends)]
-        rows = [[name, self.shapes[name],
+        head = ["layer", "shape", "max |ref|", *(f"{b} vs ref" for b in self.backends)]
+        rows = [[name, self.shapes[name], f"{self.scales.get(name, 0.0):.3g}",
                  *(f"{self.diffs[b][name]:.2e}" for b in self.backends)] for name in self.layers]
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
 
@@ -50,7 +57,8 @@ class ReferenceComparison:
         lines += self.shape_errors
         lines += [f"skipped {name}: {why}" for name, why in self.skipped.items()]
         verdict = "OK" if self.ok else "MISMATCH"
-        lines.append(f"{verdict}: max abs difference tolerance {self.tolerance:g}")
+        lines.append(f"{verdict}: max abs difference tolerance {self.tolerance:g} per unit of a "
+                     f"layer's max |ref| (at least 1)")
         return "\n".join(lines)
 
 
@@ -81,7 +89,8 @@ def compare_with_reference(spec: Spec, backends: list[str] | None = None, *, bat
                            seed: int = 0, tolerance: float = 1e-5) -> ReferenceComparison:
     """Compare every layer's activations of each backend (``"onnx"``: the ONNX export)
     against the NumPy reference on ``batch`` uniform [0, 1) float32 images from ``seed``;
-    ``tolerance`` is the largest max abs difference accepted per layer.
+    ``tolerance`` is the largest max abs difference accepted per layer, per unit of the
+    layer's largest reference value when that exceeds 1 (``ReferenceComparison.limit``).
 
     By default every installed backend that can build the spec (the others are listed as
     skipped, with the reason) and the ONNX export, when onnx is installed; a backend named
@@ -122,4 +131,6 @@ def compare_with_reference(spec: Spec, backends: list[str] | None = None, *, bat
             diffs[name][row.name] = float(np.max(np.abs(a - expected[row.name])))
     return ReferenceComparison(names, [r.name for r in table.rows],
                                {r.name: format_shape(r.output) for r in table.rows}, diffs,
-                               shape_errors, tolerance, skipped)
+                               shape_errors, tolerance, skipped,
+                               {name: float(np.max(np.abs(a))) if a.size else 0.0
+                                for name, a in expected.items()})

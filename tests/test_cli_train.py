@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
@@ -124,7 +125,7 @@ def test_bad_inputs_give_one_clear_message(tmp_path, capsys):
 def test_weights_of_another_architecture_are_refused(tmp_path, capsys):
     require_backend("torch")
     code, out = _train(tmp_path, "torch")
-    assert main(["evaluate", str(SPECS / "lenet5.yaml"), "--weights", str(out)]) == 1
+    assert main(["evaluate", str(SPECS / "zoo" / "lenet5.yaml"), "--weights", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1  # one line
     assert ("weights.safetensors was trained for a different network: layer 0 (c1) filters is "
@@ -135,7 +136,9 @@ def test_check_command_compares_every_backend(capsys):
     require_backend("torch")
     assert main(["check", MNIST]) == 0
     text = capsys.readouterr().out
-    assert "torch vs ref" in text and text.strip().endswith("tolerance 1e-05")
+    assert "torch vs ref" in text and text.strip().endswith(
+        "tolerance 1e-05 per unit of a layer's max |ref| (at least 1)")
+    assert ("onnx vs ref" in text) == (importlib.util.find_spec("onnxruntime") is not None)
     assert "OK" in text
 
 

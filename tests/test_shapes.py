@@ -69,7 +69,7 @@ def test_mnist_golden_figures():
 
 
 def test_other_shipped_specs():
-    lenet = infer_shapes(load_spec(ROOT / "specs" / "lenet5.yaml"))
+    lenet = infer_shapes(load_spec(ROOT / "specs" / "zoo" / "lenet5.yaml"))
     assert [r.output for r in lenet.rows] == [
         (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (120,), (84,), (10,),
     ]

@@ -23,7 +23,8 @@ def command(spec_path: str, backends: tuple[str, ...], batch: int, seed: int,
     reference, layer by layer: every node of a graph.
 
     Prints the max abs difference per layer; exits 1 on any difference above the tolerance
-    or any shape that differs from the shape table. A backend that cannot build the spec yet
+    (per unit of the layer's largest value, when that exceeds 1) or any shape that differs
+    from the shape table. A backend that cannot build the spec yet
     is listed as skipped, with the reason.
     """
     from ..backends import canonical_name
