@@ -74,10 +74,24 @@ def open_run(run_dir: str | Path, *, backend: str | None = None,
     return Run(directory, spec, config, model, data)
 
 
-def _img(path: Path, alt: str) -> str:
+def _img(path: Path, alt: str, mime: str = "image/png") -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' \
+    return f'<figure><img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">' \
            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+
+
+def _graph(run: Run) -> str:
+    """The network's picture (graph.svg, drawn by Graphviz), or why it is missing and its DOT
+    text."""
+    from .viz.graph import GraphvizMissing, render_graph
+
+    try:
+        path = render_graph(run.spec, run.run_dir / "graph.svg")
+    except GraphvizMissing as exc:
+        dot = (run.run_dir / "graph.dot").read_text(encoding="utf-8")
+        return (f'<p class="muted">{html.escape(str(exc))}</p><details><summary>The graph as '
+                f"DOT text</summary><pre>{html.escape(dot)}</pre></details>")
+    return _img(path, "network graph", "image/svg+xml")
 
 
 _CSS = """
@@ -93,7 +107,8 @@ figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.9em;color
 
 
 def write_report(run: Run, *, image: int = 0) -> Path:
-    """Render plots and write ``report.html`` into the run directory."""
+    """Render plots and the network's graph and write ``report.html`` into the run
+    directory."""
     figures = run.plots(KINDS, image=image)
     by_name = {p.name: p for p in figures}
     ev, final, cfg = run.evaluation, run.final, run.config
@@ -136,6 +151,7 @@ def write_report(run: Run, *, image: int = 0) -> Path:
 {section(f"Convolution outputs for test image {image}",
          [n for n in names if n.startswith("activations_")])}
 <h2>Network</h2><pre>{html.escape(table)}</pre>
+{_graph(run)}
 <h2>Spec as used</h2><pre>{html.escape(spec_text)}</pre>
 <h2>Final metrics</h2><pre>{html.escape(json.dumps(
         {k: v for k, v in final.items() if k != "test"}, indent=2))}</pre>
