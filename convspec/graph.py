@@ -36,10 +36,9 @@ def is_stack(layers: Sequence[Any]) -> bool:
 
 
 def _did_you_mean(word: str, names: Sequence[str]) -> str:
-    import difflib  # only a spec with errors needs it
+    from .specification.messages import suggest  # only a spec with errors needs it
 
-    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return suggest(word, list(names))
 
 
 def _path(layers: Sequence[Any], inputs: list[tuple[str, ...]], index: dict[str, int],

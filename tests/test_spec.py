@@ -16,7 +16,7 @@ from convspec.specification.load import render_loc
 from convspec.specification.messages import describe, suggest
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
 VALID = sorted((ROOT / "tests" / "specs" / "valid").glob("*.yaml"))
 INVALID = sorted((ROOT / "tests" / "specs" / "invalid").glob("*.yaml"))
 

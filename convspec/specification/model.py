@@ -15,8 +15,9 @@ from pydantic_core import InitErrorDetails
 from ..data.catalog import DatasetName
 from ..graph import graph_problems
 from ..layers import LAYER_CLASSES
-from .blocks import Block, BlockCall, Origin, definition_problems, expand
+from .blocks import Block, BlockCall, Origin, definition_problems
 from .checks import Problem, resolve_names, run_checks
+from .expansion import expand
 
 if TYPE_CHECKING:
     from ..shapes import ShapeTable
