@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import yaml
 from conftest import ROOT
 
 from convspec.cli import main
+from convspec.errors import SpecError
 from convspec.specification import Spec, load_spec, loads_spec, validate_spec
 from convspec.specification.blocks import Origin
 
@@ -138,3 +140,20 @@ def test_shapes_shows_the_expanded_layers(capsys, tmp_path):
     assert "first_proj" in rows and rows["first_proj"].rstrip().endswith("conv1")
     assert rows["res2_conv"].rstrip().endswith("first_add1")
     assert "inputs" in out.splitlines()[1]
+
+
+def test_the_readme_example_is_a_valid_residual_network():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("```yaml\nblocks:\n") + len("```yaml\n")
+    example = text[start:text.index("```", start)]
+    spec = loads_spec("name: readme\ninput: {height: 28, width: 28, channels: 1}\n"
+                      "classes: 10\n" + example)
+    assert spec.table["both"].inputs == ("res2_out", "res2_shortcut")
+    assert spec.table["both"].output == (14, 14, 64)
+    conv = example.index("{kind: conv2d, name: shortcut")
+    broken = (example[:conv] + "{kind: identity, name: shortcut, inputs: [input]}\n"
+              + example[example.index("- {kind: add", conv) - 6:])
+    with pytest.raises(SpecError, match="add needs inputs of one shape, but res2_bn2 is "
+                                        "14x14x32 and res2_shortcut is 28x28x16"):
+        loads_spec("name: readme\ninput: {height: 28, width: 28, channels: 1}\n"
+                   "classes: 10\n" + broken)
