@@ -130,6 +130,29 @@ def layers(draw: st.DrawFn) -> dict:
 
 
 LAYER_LISTS = st.lists(layers(), max_size=6)
+PARAM_VALUE = st.one_of(st.integers(-1, 6), st.sampled_from(["same", "valid", "relu"]))
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> tuple[dict, dict]:
+    """A ``blocks`` section with one block whose layers use a parameter, and an instance."""
+    body = [{"kind": "leaky_relu", "alpha": "$p"}, *draw(st.lists(layers(), max_size=2))]
+    for layer in body:
+        for key in ("filters", "units", "kernel", "padding", "rate"):
+            if key in layer and chance(draw, 2):
+                layer[key] = maybe(draw, st.just("$p"), st.sampled_from(["$q", "$", "p"]), 8)
+    if chance(draw, 3):
+        body[-1]["inputs"] = maybe(draw, st.just(["input"]), inputs, 3)
+    block = {"params": maybe(draw, st.just(["p"]), st.sampled_from([[], ["p", "p"], ["x"]]), 8),
+             "layers": body}
+    if chance(draw, 2):
+        block["defaults"] = {maybe(draw, st.just("p"), st.just("z"), 8): draw(PARAM_VALUE)}
+    instance = {"kind": "block", "block": maybe(draw, st.just("b"), st.just("c"), 10)}
+    if chance(draw, 2):
+        instance[maybe(draw, st.just("p"), st.just("pp"), 10)] = draw(PARAM_VALUE)
+    if chance(draw, 4):
+        instance["name"] = maybe(draw, NAME, BAD_NAME, one_in=6)
+    return {maybe(draw, st.just("b"), st.just("1b"), 20): block}, instance
 
 
 @st.composite
@@ -139,6 +162,10 @@ def specs(draw: st.DrawFn) -> dict:
     if not chance(draw, 5):  # usually a proper classifier head
         units = draw(CLASSES) if chance(draw, 8) else classes
         body += [{"kind": "flatten"}, {"kind": "dense", "units": units}]
+    defined: dict | None = None
+    if chance(draw, 5):  # a block, used once
+        defined, instance = draw(blocks())
+        body.insert(draw(st.integers(0, len(body))), instance)
     spec: dict = {
         "name": maybe(draw, SPEC_NAME, BAD_SPEC_NAME),
         "input": {
@@ -149,6 +176,8 @@ def specs(draw: st.DrawFn) -> dict:
         "classes": classes,
         "layers": draw(garbage) if chance(draw, 40) else body,
     }
+    if defined is not None:
+        spec["blocks"] = defined
     if chance(draw, 5):
         spec["init"] = {"weights": maybe(draw, WEIGHTS), "biases": {"kind": draw(BIASES)}}
     if chance(draw, 5):

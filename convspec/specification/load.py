@@ -22,10 +22,12 @@ from .yaml_marks import Loc, Marks, YamlProblem, parse_yaml
 
 
 def render_loc(loc: Loc) -> str:
-    """('layers', 3, 'conv2d', 'filters') -> 'layers[3].conv2d.filters'."""
+    """('layers', 3, 'conv2d', 'filters') -> 'layers[3].conv2d.filters'; a key with
+    unprintable characters is written as its repr (a message stays one line)."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        text = str(part) if str(part).isprintable() else repr(part)
+        out += f"[{text}]" if isinstance(part, int) else (f".{text}" if out else text)
     return out
 
 

@@ -138,7 +138,8 @@ LayerEntry = Annotated[Union[(*LAYER_CLASSES, BlockCall)], Field(discriminator="
 
 def _refuse(problems: Iterable[Problem]) -> None:
     """Raise the problems (if any) as one ValidationError, each at its location."""
-    unique = list(dict.fromkeys((loc, message, value) for loc, message, value in problems))
+    unique = list({(loc, message): (loc, message, value)
+                   for loc, message, value in problems}.values())
     if unique:
         raise ValidationError.from_exception_data("Spec", [
             InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": message})
