@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, SPECS, require_backend
+from conftest import BACKENDS, PENDING_BACKENDS, ROOT, SPECS, require_backend
 
 from convspec.cli import main
 from convspec.run_directory import RunDirectory
@@ -24,6 +24,19 @@ def _train(tmp_path, backend, *extra):
     code = main(["train", MNIST, "--backend", backend, "--iterations", "30", "--out", str(out),
                  "--no-progress", *extra])
     return code, out
+
+
+@pytest.mark.parametrize("backend", PENDING_BACKENDS)
+def test_train_refuses_a_graph_its_backend_cannot_build_before_writing_anything(
+        backend, tmp_path, capsys):
+    require_backend(backend)
+    out = tmp_path / "run"
+    graph = ROOT / "tests" / "specs" / "valid" / "residual_block.yaml"
+    assert main(["train", str(graph), "--backend", backend, "--out", str(out),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the {backend} backend cannot build spec 'residual_block' yet")
+    assert not out.exists()
 
 
 def test_train_writes_a_complete_run_directory(backend_name, tmp_path, capsys):
