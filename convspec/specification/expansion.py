@@ -11,7 +11,7 @@ instance named.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,8 +139,8 @@ def _instantiate(call: BlockCall, i: int, blocks: Mapping[str, Block],
             problems += _template_problems(exc, entry, j, call, i)
     # one problem per place: a block's own layer once, for its first instance; an argument
     # once, however many of the block's layers use it
-    problems = [p for i, p in enumerate(problems) if not any(
-        q[0] == p[0] for q in [*out.problems, *problems[:i]])]
+    problems = [p for n, p in enumerate(problems) if not any(
+        q[0] == p[0] for q in [*out.problems, *problems[:n]])]
     out.problems += problems
     if problems or len(models) < len(block.layers):
         return None
@@ -176,7 +176,7 @@ def _connect(call: BlockCall, layers: list[Any], start: int, local: list[str],
 
 
 def expand(entries: Sequence[Any], blocks: Mapping[str, Block],
-           broken: set[str] = frozenset()) -> Expansion:  # type: ignore[assignment]
+           broken: Collection[str] = ()) -> Expansion:
     """The spec's ``layers`` with every block instance replaced by its layers, all named
     (top-level ones as ``resolve_names`` does, skipping the expanded names), each with its
     origin. Instances of the ``broken`` blocks (whose definitions have problems) are left

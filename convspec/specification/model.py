@@ -168,7 +168,7 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> "Spec":
-        """Block instances expanded into plain layers (blocks.py); cross-field checks
+        """Block instances expanded into plain layers (expansion.py); cross-field checks
         (checks.py); automatic names for unnamed layers; the graph's rules (convspec.graph).
         Every problem is located where it was written, so every Spec, however it was built,
         is complete and named."""
