@@ -45,12 +45,12 @@ __all__ = [*_LAZY, "compile", "__version__"]
 def compile(spec: Any, backend: str = "torch", *, weights: Any = None, device: str = "cpu",
             **options: Any) -> Any:
     """Compile a spec (or a path to one) with the named backend."""
-    from .backends import get_backend
+    from .backends import compile_model, get_backend
     from .specification import Spec, load_spec
 
     if not isinstance(spec, Spec):
         spec = load_spec(spec)
-    return get_backend(backend).compile(spec, weights=weights, device=device, **options)
+    return compile_model(get_backend(backend), spec, weights=weights, device=device, **options)
 
 
 def __getattr__(name: str) -> Any:

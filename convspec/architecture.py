@@ -3,10 +3,12 @@
 The fingerprint says what the network *is*, not how its spec was written: the input shape, the
 classes, and per layer its kind, its resolved hyper-parameters (defaults filled in, the pool
 stride resolved, padding as the resolved pad amounts, so ``same`` and the equal explicit pads
-are one network) and its weights' canonical names and shapes. Names of layers without weights
-do not matter (``flatten`` and ``flatten1`` are the same layer). Weights files and checkpoints
-store it (``architecture_metadata``); ``check_architecture`` compares it on loading and names
-the first difference.
+are one network), its weights' canonical names and shapes and, where it does not simply take
+the previous layer, the positions of the layers it takes (``"input"`` for the image; a plain
+stack's print has none, as before graphs existed). Names of layers without weights do not
+matter (``flatten`` and ``flatten1`` are the same layer); blocks are expanded first. Weights
+files and checkpoints store it (``architecture_metadata``); ``check_architecture`` compares it
+on loading and names the first difference.
 
 Files written before the fingerprint existed store the spec's own data (``architecture``) and
 a hash of how it was written (``architecture_hash``): the fingerprint is derived from the
@@ -33,10 +35,14 @@ LEGACY_KEY = "architecture"  # the spec data that files from before the fingerpr
 def fingerprint(spec: Spec) -> dict[str, Any]:
     """The canonical description of ``spec``'s network, as JSON data (see the module doc)."""
     layers = []
-    for layer, row in zip(spec.layers, spec.table.rows, strict=True):
+    index = {row.name: i for i, row in enumerate(spec.table.rows)}
+    for i, (layer, row) in enumerate(zip(spec.layers, spec.table.rows, strict=True)):
         entry = layer.resolved(row.pads)
         # [name, shape] pairs: a list keeps the canonical order through sorted-key JSON
         entry["weights"] = [[name, list(slot.shape)] for name, slot in row.weights.items()]
+        sources = [index.get(name, name) for name in row.inputs]  # "input": the image
+        if sources != [i - 1 if i else "input"]:
+            entry["inputs"] = sources  # a graph's connections, by position
         layers.append(entry)
     return {"input": list(spec.table.input), "classes": spec.classes, "layers": layers}
 
@@ -54,7 +60,10 @@ def legacy_hash(spec: Spec) -> str:
     """The hash convspec stored before the fingerprint: of the spec's input, classes and
     layers as written out by ``to_dict`` (names included)."""
     d = spec.to_dict()
-    blob = _canonical_json({"input": d["input"], "classes": d["classes"], "layers": d["layers"]})
+    layers = [{key: value for key, value in data.items()
+               if layer.added_later.get(key, ...) != value}  # fields those files lacked
+              for layer, data in zip(spec.layers, d["layers"], strict=True)]
+    blob = _canonical_json({"input": d["input"], "classes": d["classes"], "layers": layers})
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

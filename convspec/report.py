@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from .atomic_files import atomic_write_text
-from .backends import get_backend
+from .backends import compile_model, get_backend
 from .data import Dataset
 from .evaluation import Evaluation, evaluate
 from .run_config import RunConfig
 from .run_data import class_names, describe, run_data
 from .run_directory import RunDirectory
-from .shapes import format_table, infer_shapes
+from .shapes import infer_shapes
 from .specification import Spec
+from .summary import format_table, format_totals
 from .viz.run_figures import KINDS, write_run_plots
 
 REPORT_FILE = "report.html"
@@ -77,14 +78,28 @@ def open_run(run_dir: str | Path, *, backend: str | None = None, data_dir: str |
     loaded = run_data(spec, directory, data=data, data_dir=data_dir, log=log)
     if log is not None:
         log(describe(loaded, "test"))
-    model = get_backend(backend or config.backend).compile(spec, weights=weights)
+    model = compile_model(get_backend(backend or config.backend), spec, weights=weights)
     return Run(directory, spec, config, model, loaded)
 
 
-def _img(path: Path, alt: str) -> str:
+def _img(path: Path, alt: str, mime: str = "image/png") -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">' \
+    return f'<figure><img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">' \
            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+
+
+def _graph(run: Run) -> str:
+    """The network's picture (graph.svg, drawn by Graphviz), or why it is missing and its DOT
+    text."""
+    from .viz.graph import GraphvizMissing, render_graph
+
+    try:
+        path = render_graph(run.spec, run.run_dir / "graph.svg")
+    except GraphvizMissing as exc:
+        dot = (run.run_dir / "graph.dot").read_text(encoding="utf-8")
+        return (f'<p class="muted">{html.escape(str(exc))}</p><details><summary>The graph as '
+                f"DOT text</summary><pre>{html.escape(dot)}</pre></details>")
+    return _img(path, "network graph", "image/svg+xml")
 
 
 _CSS = """
@@ -100,12 +115,14 @@ figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.9em;color
 
 
 def write_report(run: Run, *, image: int = 0) -> Path:
-    """Render plots and write ``report.html`` into the run directory."""
+    """Render plots and the network's graph and write ``report.html`` into the run
+    directory."""
     figures = run.plots(KINDS, image=image)
     by_name = {p.name: p for p in figures}
     ev, final, cfg = run.evaluation, run.final, run.config
     spec_text = run.directory.spec_text()
-    table = format_table(infer_shapes(run.spec))
+    shape_table = infer_shapes(run.spec)
+    table = f"{format_table(shape_table)}\n{format_totals(shape_table)}"
     facts = {
         "Backend (trained / shown)": f"{cfg.backend} / {run.model.backend}",
         "Dataset": f"{run.data.name} ({run.data.source})"
@@ -143,6 +160,7 @@ def write_report(run: Run, *, image: int = 0) -> Path:
 {section(f"Convolution outputs for test image {image}",
          [n for n in names if n.startswith("activations_")])}
 <h2>Network</h2><pre>{html.escape(table)}</pre>
+{_graph(run)}
 <h2>Spec as used</h2><pre>{html.escape(spec_text)}</pre>
 <h2>Final metrics</h2><pre>{html.escape(json.dumps(
         {k: v for k, v in final.items() if k != "test"}, indent=2))}</pre>

@@ -38,7 +38,9 @@ class ShapeError(ConvspecError):
 
 @dataclass(frozen=True)
 class LayerShape:
-    """One row of the shape table."""
+    """One row of the shape table: a layer (a node of the graph) with the outputs it takes
+    (``inputs``, ``input_shapes``; ``input`` is the first one's shape), its output shape,
+    parameter count (every weight slot, trainable or not), MACs per image and pads."""
 
     index: int
     name: str
@@ -49,6 +51,8 @@ class LayerShape:
     macs: int
     pads: tuple[tuple[int, int], tuple[int, int]] | None = None  # ((top, bottom), (left, right))
     slots: tuple[WeightSlot, ...] = ()  # the layer's declared weights, in canonical order
+    inputs: tuple[str, ...] = ()  # the layers it takes, by name ("input": the image)
+    input_shapes: tuple[Shape, ...] = ()  # their output shapes, in that order
 
     @property
     def weights(self) -> dict[str, WeightSlot]:
@@ -94,6 +98,12 @@ class ShapeTable:
         """Forward FLOPs per image (2 per multiply-accumulate)."""
         return 2 * self.macs
 
+    @property
+    def is_stack(self) -> bool:
+        """True when every layer takes the previous one (the image for the first)."""
+        previous = ["input", *(r.name for r in self.rows)]
+        return all(r.inputs in ((), (previous[i],)) for i, r in enumerate(self.rows))
+
     def __getitem__(self, name: str) -> LayerShape:
         for row in self.rows:
             if row.name == name:
@@ -104,8 +114,9 @@ class ShapeTable:
         return {
             "input": list(self.input),
             "layers": [
-                {"index": r.index, "name": r.name, "kind": r.kind, "input": list(r.input),
-                 "output": list(r.output), "params": r.params, "macs": r.macs,
+                {"index": r.index, "name": r.name, "kind": r.kind, "inputs": list(r.inputs),
+                 "input": list(r.input), "output": list(r.output), "params": r.params,
+                 "macs": r.macs,
                  "pads": [list(p) for p in r.pads] if r.pads is not None else None}
                 for r in self.rows
             ],
@@ -186,19 +197,26 @@ def infer_shapes(spec: Any) -> ShapeTable:
 
 def compute_table(spec: Any) -> ShapeTable:
     """The shape table of ``spec``, computed from each layer's declaration (what
-    ``Spec.table`` caches); ShapeError, with the rows so far, at the first bad layer."""
-    shape: Shape = (spec.input.height, spec.input.width, spec.input.channels)
-    table = ShapeTable(input=shape)
-    for index, layer in enumerate(spec.layers):
+    ``Spec.table`` caches) in the spec's order, which puts every layer after the layers it
+    takes (``convspec.graph``); ShapeError, with the rows so far, at the first bad layer."""
+    from .graph import IMAGE_INPUT, resolved_inputs
+    from .layers import InputsError
+
+    table = ShapeTable(input=(spec.input.height, spec.input.width, spec.input.channels))
+    outputs: dict[str, Shape] = {IMAGE_INPUT: table.input}
+    for index, (layer, sources) in enumerate(zip(spec.layers, resolved_inputs(spec.layers))):
+        shapes = tuple(outputs[source] for source in sources)
         try:
-            out = layer.compute_output_shape((shape,))
-            slots = layer.build((shape,))
+            out = layer.compute_output_shape(shapes)
+            slots = layer.build(shapes)
+        except InputsError as exc:
+            raise ShapeError(index, exc.describe(sources), list(table.rows)) from None
         except ValueError as exc:
             raise ShapeError(index, str(exc), list(table.rows)) from None
-        table.rows.append(LayerShape(index, layer.name or layer.kind, layer.kind, shape,
-                                     out.shape, sum(s.size for s in slots), out.macs, out.pads,
-                                     slots))
-        shape = out.shape
+        table.rows.append(LayerShape(index, layer.name, layer.kind, shapes[0], out.shape,
+                                     sum(s.size for s in slots), out.macs, out.pads, slots,
+                                     sources, shapes))
+        outputs[layer.name] = out.shape
     _check_classifier_end(spec, table)
     return table
 
@@ -221,26 +239,3 @@ def _check_classifier_end(spec: Any, table: ShapeTable) -> None:
             "themselves, so remove the final softmax",
             list(table.rows),
         )
-
-
-def format_table(table: ShapeTable, *, totals: bool = True) -> str:
-    """A plain-text table: name, kind, output shape, params, MACs."""
-    head = ("layer", "kind", "output", "params", "MACs")
-    body = [("input", "", format_shape(table.input), "", "")]
-    body += [(r.name, r.kind, format_shape(r.output), f"{r.params:,}", f"{r.macs:,}")
-             for r in table.rows]
-    if totals:
-        body.append(("total", "", "", f"{table.params:,}", f"{table.macs:,}"))
-    widths = [max(len(row[i]) for row in [head, *body]) for i in range(5)]
-    right = {3, 4}
-
-    def fmt(row: tuple[str, ...]) -> str:
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
-                 enumerate(zip(row, widths, strict=False))]
-        return "  ".join(cells).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    lines = [fmt(head), rule, *(fmt(r) for r in body)]
-    if totals:
-        lines.insert(-1, rule)
-    return "\n".join(lines)

@@ -9,10 +9,20 @@ import types
 
 import numpy as np
 import pytest
-from conftest import ROOT, register_entry_point
+from conftest import BACKENDS, PENDING_KINDS, ROOT, pending, register_entry_point, require_backend
 
+import convspec
 from convspec import backends
-from convspec.backends import canonical_name, get_backend, is_available, list_backends
+from convspec.backends import (
+    STACK_KINDS,
+    canonical_name,
+    check_support,
+    compile_model,
+    features_used,
+    get_backend,
+    is_available,
+    list_backends,
+)
 from convspec.backends.reference import ReferenceModel
 from convspec.errors import BackendError
 from convspec.specification import LAYER_KINDS, loads_spec
@@ -116,25 +126,95 @@ def _spec_using(kind: str) -> str:
         "leaky_relu": "{kind: leaky_relu, alpha: 0.1}",
         "dropout": "{kind: dropout, rate: 0.5}",
         "batchnorm": "{kind: batchnorm}",
+        "depthwise_conv2d": "{kind: depthwise_conv2d, kernel: 3, padding: same, "
+                            "depth_multiplier: 2}",
+        "add": "{kind: add, inputs: [conv1, conv1]}",
+        "concat": "{kind: concat, inputs: [conv1, input]}",
     }.get(kind, f"{{kind: {kind}}}")
     tail = "" if kind in ("flatten", "dense") else f"\n  - {layer}"
+    flatten = "" if kind == "global_avgpool" else "\n  - {kind: flatten}"
     return f"""
 name: uses-{kind}
 input: {{height: 5, width: 5, channels: 1}}
 classes: 3
 layers:
-  - {{kind: conv2d, filters: 2, kernel: 3, padding: same}}{tail}
-  - {{kind: flatten}}
+  - {{kind: conv2d, filters: 2, kernel: 3, padding: same}}{tail}{flatten}
   - {{kind: dense, units: 4}}
   - {{kind: dense, units: 3}}
 """
 
 
-@pytest.mark.parametrize("kind", LAYER_KINDS)
-def test_every_layer_kind_compiles_in_every_backend(backend_name, kind):
+@pytest.mark.parametrize("backend, kind", [
+    pending(backend, kind, backend=backend, needs=kind in PENDING_KINDS)
+    for backend in BACKENDS for kind in LAYER_KINDS])
+def test_every_layer_kind_compiles_in_every_backend(backend, kind):
+    require_backend(backend)
     spec = loads_spec(_spec_using(kind))
     assert any(layer.kind == kind for layer in spec.layers)
     weights = init_weights(spec)
     x = np.random.default_rng(0).random((2, 5, 5, 1), dtype=np.float32)
-    got = get_backend(backend_name).compile(spec, weights=weights).predict(x)
+    got = convspec.compile(spec, backend, weights=weights).predict(x)
     np.testing.assert_allclose(got, ReferenceModel(spec, weights).predict(x), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- what a backend builds
+
+GRAPH = """
+name: graph
+input: {height: 6, width: 6, channels: 2}
+classes: 3
+layers:
+  - {kind: conv2d, name: a, filters: 4, kernel: 3, padding: same, groups: 2}
+  - {kind: conv2d, name: b, filters: 4, kernel: 1, activation: relu6}
+  - {kind: add, name: join, inputs: [b, a]}
+  - {kind: global_avgpool}
+  - {kind: dense, units: 3}
+"""
+
+
+class GraphBackend(FakeBackend):
+    """A backend that declares it builds every kind and feature (the NumPy reference does)."""
+
+    layer_kinds = frozenset(LAYER_KINDS)
+    features = frozenset(backends.FEATURES)
+
+
+def test_a_backend_that_declares_nothing_builds_the_stacks_of_before():
+    spec = loads_spec(GRAPH)
+    assert features_used(spec) == {"graphs": ["join"], "grouped_conv2d": ["a"]}
+    with pytest.raises(BackendError) as info:
+        compile_model(FakeBackend(), spec)
+    message = str(info.value)
+    assert message.startswith("the fake backend cannot build spec 'graph' yet: ")
+    for part in ("no op for layer kind 'relu6' (b)", "no op for layer kind 'add' (join)",
+                 "no op for layer kind 'global_avgpool' (global_pool1)",
+                 "no graph connections (layers that take other layers than the previous "
+                 "one), used by join",
+                 "no grouped convolution (conv2d with groups > 1), used by a"):
+        assert part in message
+    stack = loads_spec(_spec_using("conv2d"))
+    assert {layer.kind for layer in stack.layers} <= STACK_KINDS
+    check_support(FakeBackend(), stack)  # no error
+
+
+def test_a_stack_written_with_inputs_is_still_a_stack():
+    spec = loads_spec(_spec_using("conv2d").replace(
+        "{kind: flatten}", "{kind: flatten, inputs: [conv2]}"))
+    assert spec.layers[2].inputs == ["conv2"] and features_used(spec) == {}
+    check_support(FakeBackend(), spec)
+
+
+def test_a_backend_that_declares_graphs_compiles_them():
+    spec = loads_spec(GRAPH)
+    model = compile_model(GraphBackend(), spec)
+    x = np.random.default_rng(0).random((2, 6, 6, 2), dtype=np.float32)
+    assert model.predict(x).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_torch_and_tensorflow_refuse_what_they_cannot_build_yet(name):
+    require_backend(name)
+    if not PENDING_KINDS:
+        pytest.skip("every kind is built by every backend")
+    with pytest.raises(BackendError, match=f"the {name} backend cannot build spec 'graph'"):
+        convspec.compile(loads_spec(GRAPH), name)

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, SPECS, require_backend
+from conftest import BACKENDS, PENDING_BACKENDS, ROOT, SPECS, require_backend
 
 from convspec.cli import main
 from convspec.run_directory import RunDirectory
@@ -23,6 +24,19 @@ def _train(tmp_path, backend, *extra):
     code = main(["train", MNIST, "--backend", backend, "--iterations", "30", "--out", str(out),
                  "--no-progress", *extra])
     return code, out
+
+
+@pytest.mark.parametrize("backend", PENDING_BACKENDS)
+def test_train_refuses_a_graph_its_backend_cannot_build_before_writing_anything(
+        backend, tmp_path, capsys):
+    require_backend(backend)
+    out = tmp_path / "run"
+    graph = ROOT / "tests" / "specs" / "valid" / "residual_block.yaml"
+    assert main(["train", str(graph), "--backend", backend, "--out", str(out),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the {backend} backend cannot build spec 'residual_block' yet")
+    assert not out.exists()
 
 
 def test_train_writes_a_complete_run_directory(backend_name, tmp_path, capsys):
@@ -128,7 +142,7 @@ def test_bad_inputs_give_one_clear_message(tmp_path, capsys):
 def test_weights_of_another_architecture_are_refused(tmp_path, capsys):
     require_backend("torch")
     code, out = _train(tmp_path, "torch")
-    assert main(["evaluate", str(SPECS / "lenet5.yaml"), "--weights", str(out)]) == 1
+    assert main(["evaluate", str(SPECS / "zoo" / "lenet5.yaml"), "--weights", str(out)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1  # one line
     assert ("weights.safetensors was trained for a different network: layer 0 (c1) filters is "
@@ -139,7 +153,9 @@ def test_check_command_compares_every_backend(capsys):
     require_backend("torch")
     assert main(["check", MNIST]) == 0
     text = capsys.readouterr().out
-    assert "torch vs ref" in text and text.strip().endswith("tolerance 1e-05")
+    assert "torch vs ref" in text and text.strip().endswith(
+        "tolerance 1e-05 per unit of a layer's max |ref| (at least 1)")
+    assert ("onnx vs ref" in text) == (importlib.util.find_spec("onnxruntime") is not None)
     assert "OK" in text
 
 

@@ -85,8 +85,8 @@ def test_a_bad_value_gets_the_message_a_file_gets(mnist, tmp_path):
     ({"trian.iterations": 3}, "trian.iterations: unknown key 'trian'; did you mean 'train'?"),
     ({"train.optimizer.lr": 0.1}, "train.optimizer.lr: unknown key 'lr'. Allowed: beta1, beta2, "
                                   "epsilon, learning_rate"),
-    ({"layers[1].filters": 3}, "layers[1].filters: unknown key 'filters'. Allowed: name, "
-                               "padding, size, stride"),
+    ({"layers[1].filters": 3}, "layers[1].filters: unknown key 'filters'. Allowed: inputs, "
+                               "name, padding, size, stride"),
     ({"layers[12].filters": 3}, "layers[12].filters: there is no layers[12]: layers has 9 "
                                 "entries"),
     ({"classes.n": 3}, "classes.n: classes is not a mapping"),

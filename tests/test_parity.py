@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import xfail_if_pending
 
-from convspec.backends import StepResult, get_backend, is_available
+from convspec.backends import StepResult, compile_model, get_backend, is_available
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
 from convspec.dropout import multiplier
 from convspec.errors import BackendError, ConvspecError
@@ -164,8 +165,16 @@ def spec(request: pytest.FixtureRequest) -> Spec:
     return _spec(request.param)
 
 
+@pytest.fixture(autouse=True)
+def _pending_graphs(request: pytest.FixtureRequest) -> None:
+    """A backend that cannot build a spec's graph or kinds yet refuses it: strict xfail."""
+    if {"backend_name", "spec"} <= set(request.fixturenames):
+        xfail_if_pending(request, request.getfixturevalue("backend_name"),
+                         request.getfixturevalue("spec"))
+
+
 def _compile(backend: str, spec: Spec, weights: dict | None = None):
-    return get_backend(backend).compile(spec, weights=weights, device="cpu")
+    return compile_model(get_backend(backend), spec, weights=weights, device="cpu")
 
 
 def _weights(spec: Spec, seed: int = 1) -> dict[str, np.ndarray]:
@@ -205,11 +214,8 @@ class TrainReference(ReferenceModel):
 def _forward64(spec: Spec, weights: dict, images: np.ndarray, training: bool) -> list:
     """Float64 output of every layer (no float32 rounding, unlike ReferenceModel.activations)."""
     ref = (TrainReference if training else ReferenceModel)(spec, weights)
-    x, outs = images.astype(np.float64), []
-    for layer, row in zip(spec.layers, ref.table.rows, strict=True):
-        x = ref._layer(layer, row, x)
-        outs.append(x)
-    return outs
+    values = ref.run(images.astype(np.float64))
+    return [values[row.name] for row in ref.table.rows]
 
 
 def _loss64(spec: Spec, weights: dict, images: np.ndarray, labels: np.ndarray,

@@ -59,7 +59,11 @@ padding = st.one_of(
     st.integers(0, 3),
     st.lists(st.integers(0, 3), min_size=2, max_size=2),
 )
-activation = st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu", "softmax", "rel"])
+activation = st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu", "softmax", "relu6",
+                              "rel"])
+NAME = st.sampled_from(["a", "conv1", "fc1", "pool2", "x_1"])
+inputs = st.lists(st.sampled_from(["input", "a", "conv1", "fc1", "relu1", "add1", "nope"]),
+                  min_size=1, max_size=3)
 
 PARAMS: dict[str, dict[str, st.SearchStrategy]] = {
     "conv2d": {"filters": st.integers(0, 8), "kernel": pair, "stride": pair,
@@ -72,14 +76,19 @@ PARAMS: dict[str, dict[str, st.SearchStrategy]] = {
     "dense": {"units": st.integers(0, 20), "bias": st.booleans(), "activation": activation},
     "dropout": {"rate": st.floats(-0.2, 1.2)},
     "batchnorm": {"momentum": st.floats(0, 1.2), "epsilon": st.floats(0, 0.1)},
+    "depthwise_conv2d": {"kernel": pair, "stride": pair, "padding": padding, "dilation": pair,
+                         "depth_multiplier": st.integers(0, 3), "bias": st.booleans(),
+                         "activation": activation},
+    "global_avgpool": {}, "relu6": {}, "identity": {},
+    "add": {"inputs": inputs}, "concat": {"inputs": inputs},
 }
-REQUIRED = {"conv2d": {"filters", "kernel"}, "dense": {"units"}, "dropout": {"rate"}}
+REQUIRED = {"conv2d": {"filters", "kernel"}, "dense": {"units"}, "dropout": {"rate"},
+            "depthwise_conv2d": {"kernel"}, "add": {"inputs"}, "concat": {"inputs"}}
 assert set(PARAMS) == set(LAYER_KINDS)
 
 KIND = st.sampled_from(LAYER_KINDS)
 BAD_KIND = st.one_of(st.sampled_from(["conv", "lstm", "Dense"]), garbage)
 PERCENT = st.integers(1, 40)
-NAME = st.sampled_from(["a", "conv1", "fc1", "pool2", "x_1"])
 BAD_NAME = st.one_of(st.sampled_from(["1a", "a-b", ""]), garbage)
 CLASSES, BAD_CLASSES = st.integers(2, 12), st.one_of(st.integers(-1, 1), garbage)
 SPEC_NAME = st.sampled_from(["net", "my-net.v2", "a_b"])
@@ -113,12 +122,37 @@ def layers(draw: st.DrawFn) -> dict:
             layer[key] = maybe(draw, strategy, one_in=60)
     if chance(draw, 8):
         layer["name"] = maybe(draw, NAME, BAD_NAME, one_in=6)
+    if chance(draw, 12):
+        layer["inputs"] = maybe(draw, inputs, one_in=6)
     if chance(draw, 60):
         layer[draw(garbage_key)] = draw(garbage)
     return layer
 
 
 LAYER_LISTS = st.lists(layers(), max_size=6)
+PARAM_VALUE = st.one_of(st.integers(-1, 6), st.sampled_from(["same", "valid", "relu"]))
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> tuple[dict, dict]:
+    """A ``blocks`` section with one block whose layers use a parameter, and an instance."""
+    body = [{"kind": "leaky_relu", "alpha": "$p"}, *draw(st.lists(layers(), max_size=2))]
+    for layer in body:
+        for key in ("filters", "units", "kernel", "padding", "rate"):
+            if key in layer and chance(draw, 2):
+                layer[key] = maybe(draw, st.just("$p"), st.sampled_from(["$q", "$", "p"]), 8)
+    if chance(draw, 3):
+        body[-1]["inputs"] = maybe(draw, st.just(["input"]), inputs, 3)
+    block = {"params": maybe(draw, st.just(["p"]), st.sampled_from([[], ["p", "p"], ["x"]]), 8),
+             "layers": body}
+    if chance(draw, 2):
+        block["defaults"] = {maybe(draw, st.just("p"), st.just("z"), 8): draw(PARAM_VALUE)}
+    instance = {"kind": "block", "block": maybe(draw, st.just("b"), st.just("c"), 10)}
+    if chance(draw, 2):
+        instance[maybe(draw, st.just("p"), st.just("pp"), 10)] = draw(PARAM_VALUE)
+    if chance(draw, 4):
+        instance["name"] = maybe(draw, NAME, BAD_NAME, one_in=6)
+    return {maybe(draw, st.just("b"), st.just("1b"), 20): block}, instance
 
 
 @st.composite
@@ -128,6 +162,10 @@ def specs(draw: st.DrawFn) -> dict:
     if not chance(draw, 5):  # usually a proper classifier head
         units = draw(CLASSES) if chance(draw, 8) else classes
         body += [{"kind": "flatten"}, {"kind": "dense", "units": units}]
+    defined: dict | None = None
+    if chance(draw, 5):  # a block, used once
+        defined, instance = draw(blocks())
+        body.insert(draw(st.integers(0, len(body))), instance)
     spec: dict = {
         "name": maybe(draw, SPEC_NAME, BAD_SPEC_NAME),
         "input": {
@@ -138,6 +176,8 @@ def specs(draw: st.DrawFn) -> dict:
         "classes": classes,
         "layers": draw(garbage) if chance(draw, 40) else body,
     }
+    if defined is not None:
+        spec["blocks"] = defined
     if chance(draw, 5):
         spec["init"] = {"weights": maybe(draw, WEIGHTS), "biases": {"kind": draw(BIASES)}}
     if chance(draw, 5):

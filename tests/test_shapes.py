@@ -16,11 +16,11 @@ from convspec.shapes import (
     ShapeTable,
     effective_kernel,
     format_shape,
-    format_table,
     infer_shapes,
     output_size,
 )
 from convspec.specification import load_spec, loads_spec, shapes
+from convspec.summary import format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 VALID = ROOT / "tests" / "specs" / "valid"
@@ -69,7 +69,7 @@ def test_mnist_golden_figures():
 
 
 def test_other_shipped_specs():
-    lenet = infer_shapes(load_spec(ROOT / "specs" / "lenet5.yaml"))
+    lenet = infer_shapes(load_spec(ROOT / "specs" / "zoo" / "lenet5.yaml"))
     assert [r.output for r in lenet.rows] == [
         (28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16), (400,), (120,), (84,), (10,),
     ]
@@ -238,6 +238,16 @@ def test_parameter_counts_per_kind():
 
 # Output shapes of the awkward valid fixtures, worked out by hand.
 VALID_GOLDEN = {
+    # graphs and the kinds they brought: conv 216 + bn 32 + dw 72 + bn 32 + 1x1 96
+    # + dw (3*2*12*2 + 24) 168 + grouped 1x1 (8*6 + 6) 54 + dense 42
+    "depthwise_separable": ([(6, 6, 8)] * 6 + [(6, 6, 12), (2, 3, 24), (2, 3, 6), (6,), (6,)],
+                            712),
+    # b1 8 + b3 84 + conv1 1,100 + fc_a 1,062 + fc_b 1,062 + fc1 65
+    "branches_concat": ([(8, 8, 2), (8, 8, 3), (8, 8, 3)] + [(8, 8, 11)] * 4
+                        + [(4, 4, 11), (176,), (6,), (6,), (12,), (5,)], 3381),
+    # stem 76 + res1 (144+16+144+16+20) + res2 (288+32+576+32+40) + residual1
+    # (576+32+576+32+72) + fc 36
+    "residual_block": ([(10, 10, 4)] * 9 + [(5, 5, 8)] * 16 + [(8,), (4,)], 2708),
     "odd_same_pool": ([(7, 7, 4), (4, 4, 4), (64,), (3,)], 235),
     "even_kernel_same": ([(8, 8, 3), (8, 8, 3), (4, 4, 3), (48,), (4,)], 247),
     "stride2_conv": ([(5, 5, 3), (2, 2, 4), (16,), (3,)], 193),
@@ -425,9 +435,10 @@ def test_to_dict():
     assert d["input"] == [4, 4, 1]
     assert (d["params"], d["macs"], d["flops"]) == (119, 384, 768)
     assert d["layers"][0] == {
-        "index": 0, "name": "conv1", "kind": "conv2d", "input": [4, 4, 1], "output": [4, 4, 2],
-        "params": 20, "macs": 288, "pads": [[1, 1], [1, 1]],
+        "index": 0, "name": "conv1", "kind": "conv2d", "inputs": ["input"], "input": [4, 4, 1],
+        "output": [4, 4, 2], "params": 20, "macs": 288, "pads": [[1, 1], [1, 1]],
     }
+    assert d["layers"][2]["inputs"] == ["flatten1"]
     assert d["layers"][1]["output"] == [32]
     assert d["layers"][2]["pads"] is None
     assert [layer["name"] for layer in d["layers"]] == ["conv1", "flatten1", "fc1"]

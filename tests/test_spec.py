@@ -16,7 +16,7 @@ from convspec.specification.load import render_loc
 from convspec.specification.messages import describe, suggest
 
 ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted((ROOT / "specs").glob("*.yaml"))
+SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs" / "zoo").glob("*.yaml"))
 VALID = sorted((ROOT / "tests" / "specs" / "valid").glob("*.yaml"))
 INVALID = sorted((ROOT / "tests" / "specs" / "invalid").glob("*.yaml"))
 
@@ -386,6 +386,16 @@ def test_invalid_fixture_reports_exactly_the_expected_errors(path):
     # shapes
     "does not fit", "needs a flat input", "needs an HxWxC input",
     "the input is already flat", "the network ends with output", "remove the final softmax",
+    # graphs and blocks
+    "unknown input", "is listed after", "these layers form a cycle", "takes its own output",
+    "is never used: no later layer takes it", "add needs inputs of one shape",
+    "concat joins inputs along the channel axis", "merges two or more inputs",
+    "takes exactly one input", "names the image in inputs", "must list at most",
+    "unknown block", "needs a value for", "has no parameter", "is not a parameter of block",
+    "no layer of block", "is declared twice", "which is not a parameter",
+    "cannot contain a block instance", "(in block instance", "uses it for",
+    "is the block's input", "Inside a block, layers take 'input'",
+    "layer and block instance names must be unique",
     # YAML
     "duplicate key", "the file is empty", "a spec must be a mapping", "invalid YAML",
     "no tags like !!python", "recursive alias",

@@ -31,6 +31,9 @@ How a backend trains data-parallel is its own business, declared by two optional
 (``ParallelBackend``): ``parallel_layout`` (where this process sits) and ``launch`` (start the
 worker processes). A backend without them trains on one process; ``parallel_layout`` and
 ``launch`` below apply that default.
+
+What a backend can build it declares in two optional attributes, ``layer_kinds`` and
+``features`` (``support.py``); ``compile_model`` refuses a spec its backend cannot build.
 """
 
 from __future__ import annotations
@@ -46,6 +49,14 @@ import numpy as np
 
 from ..distributed import SINGLE, Parallel, from_torchrun
 from ..errors import BackendError, UsageError
+from .support import (
+    FEATURES,
+    STACK_KINDS,
+    check_support,
+    compile_model,
+    features_used,
+    unsupported,
+)
 
 if TYPE_CHECKING:
     from ..specification import Spec
@@ -247,3 +258,11 @@ def check_device(device: str) -> str:
     if device not in DEVICES:
         raise BackendError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
     return device
+
+
+__all__ = [
+    "ALIASES", "BUILTIN", "DEVICES", "ENTRY_POINT_GROUP", "FEATURES", "STACK_KINDS", "Backend",
+    "CompiledModel", "ParallelBackend", "StepResult", "available_backends", "canonical_name",
+    "check_device", "check_support", "compile_model", "features_used", "get_backend",
+    "is_available", "launch", "list_backends", "parallel_layout", "unsupported",
+]

@@ -41,7 +41,7 @@ def command(target: str, weights: str | None, backend: str | None, device: str,
     """
     from pathlib import Path
 
-    from ..backends import get_backend
+    from ..backends import compile_model, get_backend
     from ..errors import UsageError
     from ..evaluation import evaluate
     from ..run_data import describe, open_target, padded, run_data
@@ -59,7 +59,7 @@ def command(target: str, weights: str | None, backend: str | None, device: str,
         loaded = run_data(data_spec, run, data=data, dataset=dataset, data_dir=data_dir,
                           log=lambda m: click.echo(m, err=True))
         backend = backend or (run.config.backend if run and run.config else "torch")
-        model = get_backend(backend).compile(spec, weights=params, device=device)
+        model = compile_model(get_backend(backend), spec, weights=params, device=device)
         result = evaluate(model, getattr(loaded, split), spec.train.eval_batch_size)
         names = padded(loaded.class_names, spec.classes)
         if as_json:

@@ -1,16 +1,18 @@
-"""``convspec plot RUN_DIR --what ...``."""
+"""``convspec plot RUN_DIR|SPEC --what ...``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 from ._util import reporting
 
-WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
+WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all")
 
 
 @click.command("plot")
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("target", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
 @click.option("--what", "-w", "what", multiple=True, type=click.Choice(WHAT), default=("all",),
               show_default=True, help="Which figures (repeatable).")
 @click.option("--image", type=click.IntRange(min=0), default=0, show_default=True,
@@ -24,18 +26,56 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
               ".csv or a .npz.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with a built-in dataset's IDX files (default: the run's).")
-def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],
-            backend: str | None, data: str | None, data_dir: str | None) -> None:
-    """Write a run's figures as PNG files into the run directory.
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="Where the graph goes (.svg, .png, .pdf or .dot); default: RUN_DIR/graph.svg, "
+                   "or NAME-graph.svg here for a SPEC.")
+def command(target: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],
+            backend: str | None, data: str | None, data_dir: str | None,
+            out: str | None) -> None:
+    """Write a run's figures into the run directory, or draw a spec's graph.
 
     errors: the first misclassified test images; confusion: confusion matrix; filters: conv
-    kernels; activations: conv outputs for one test image; curves: loss and accuracy.
+    kernels; activations: conv outputs for one test image; curves: loss and accuracy; graph:
+    the network, drawn by Graphviz (the only figure a SPEC file has; without Graphviz, its
+    DOT text is written instead and --what graph fails, --what all notes it).
     """
-    from ..report import open_run
+    from ..errors import UsageError
     from ..viz.run_figures import KINDS
 
     with reporting():
-        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo)
-        kinds = KINDS if "all" in what else tuple(dict.fromkeys(what))
-        for path in run.plots(kinds, image=image, layers=list(layers) or None):
-            click.echo(f"wrote {path}")
+        wanted = (*KINDS, "graph") if "all" in what else tuple(dict.fromkeys(what))
+        if Path(target).is_file():
+            if "all" not in what and set(wanted) != {"graph"}:
+                others = ", ".join(k for k in wanted if k != "graph")
+                raise UsageError(f"--what {others} needs a run directory; a spec file has "
+                                 f"only its graph (--what graph)")
+            from ..specification import load_spec
+
+            spec = load_spec(target)
+            _graph(spec, out or f"{spec.name}-graph.svg")
+            return
+        kinds = tuple(k for k in wanted if k != "graph")
+        if kinds:
+            from ..report import open_run
+
+            run = open_run(target, backend=backend, data_dir=data_dir, data=data,
+                           log=click.echo)
+            for path in run.plots(kinds, image=image, layers=list(layers) or None):
+                click.echo(f"wrote {path}")
+        if "graph" in wanted:
+            from ..run_directory import RunDirectory
+
+            spec = RunDirectory.open(target).load_spec()
+            _graph(spec, out or Path(target) / "graph.svg", required="all" not in what)
+
+
+def _graph(spec: object, path: str | Path, required: bool = True) -> None:
+    """Draw the graph; without Graphviz an error, or (for --what all) a one-line note."""
+    from ..viz.graph import GraphvizMissing, render_graph
+
+    try:
+        click.echo(f"wrote {render_graph(spec, path)}")
+    except GraphvizMissing as exc:
+        if required:
+            raise
+        click.echo(f"note: {exc}", err=True)

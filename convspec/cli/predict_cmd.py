@@ -42,7 +42,7 @@ def command(target: str, inputs: tuple[str, ...], weights: str | None, backend: 
     """
     from pathlib import Path
 
-    from ..backends import get_backend
+    from ..backends import compile_model, get_backend
     from ..data.decoder import DecodeOptions
     from ..prediction import expand_inputs, format_rows, predict_files, rows
     from ..run_data import class_names, input_preprocessing, open_target
@@ -65,7 +65,7 @@ def command(target: str, inputs: tuple[str, ...], weights: str | None, backend: 
              f"{'resized with ' + options.resize if options.resize else 'no resizing'}; "
              f"{preprocessing.formula()}")
         backend = backend or (run.config.backend if run and run.config else "torch")
-        model = get_backend(backend).compile(spec, weights=params)
+        model = compile_model(get_backend(backend), spec, weights=params)
         found = predict_files(model, files, options, preprocessing, invert=invert, warn=warn)
         text = format_rows(rows(found, names, top), names, fmt)
         if out:

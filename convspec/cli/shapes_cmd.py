@@ -13,15 +13,17 @@ from ._util import loading, reporting
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def command(spec_path: str, as_json: bool) -> None:
-    """Print output shape, parameters and MACs per layer (FLOPs = 2 x MACs).
+    """Print output shape, parameters and MACs per layer (FLOPs = 2 x MACs), and the inputs
+    of each layer of a graph; then total, trainable and non-trainable parameters.
 
-    Runs without PyTorch or TensorFlow. On a spec whose shapes do not work out it prints the
-    rows up to the failing layer, then the located error.
+    Block instances are shown expanded. Runs without PyTorch or TensorFlow. On a spec whose
+    shapes do not work out it prints the rows up to the failing layer, then the located error.
     """
     with loading():
         from ..errors import SpecError
-        from ..shapes import ShapeTable, format_table
+        from ..shapes import ShapeTable
         from ..specification.load import parse_spec_text, read_spec_text, shapes, validate_spec
+        from ..summary import format_table, format_totals
 
     with reporting():
         data, locator = parse_spec_text(read_spec_text(spec_path), spec_path)
@@ -41,8 +43,7 @@ def command(spec_path: str, as_json: bool) -> None:
         click.echo(f"{spec.name}: input {'x'.join(map(str, table.input))}, "
                    f"{spec.classes} classes")
         click.echo(format_table(table))
-        click.echo(f"{table.params:,} parameters, {table.macs:,} MACs = "
-                   f"{table.flops / 1e6:.2f} MFLOPs per image (forward)")
+        click.echo(format_totals(table))
     sys.stdout.flush()
 
 

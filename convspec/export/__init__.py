@@ -50,6 +50,7 @@ class Format:
     write_needs: tuple[tuple[str, str, str], ...]  # (module, human name, pip extra)
     run_needs: tuple[tuple[str, str, str], ...]
     module: str  # convspec.export.<module> has write(spec, weights, path) and run(path, x)
+    backend: str | None = None  # the backend whose network it writes (None: built directly)
 
 
 _ONNX = ("onnx", "the onnx package", "export")
@@ -60,9 +61,9 @@ _TF = ("tensorflow", "TensorFlow", "tf")
 FORMATS: dict[str, Format] = {
     "onnx": Format("onnx", "ONNX", "model.onnx", False, (_ONNX,), (_ORT,), "onnx_format"),
     "torchscript": Format("torchscript", "TorchScript", "model.torchscript.pt", False,
-                          (_TORCH,), (_TORCH,), "torchscript_format"),
+                          (_TORCH,), (_TORCH,), "torchscript_format", "torch"),
     "savedmodel": Format("savedmodel", "TensorFlow SavedModel", "savedmodel", True,
-                         (_TF,), (_TF,), "savedmodel_format"),
+                         (_TF,), (_TF,), "savedmodel_format", "tensorflow"),
 }
 
 
@@ -232,6 +233,10 @@ def export_model(spec: Spec, weights: Mapping[str, np.ndarray], fmt: str,
     check_weights(spec, weights)
     _check_destination(out, f, force)
     _require(f.write_needs, f"exporting to {f.title}")
+    if f.backend is not None:
+        from ..backends import check_support, get_backend
+
+        check_support(get_backend(f.backend), spec)
     if verify:
         _require(f.run_needs, f"verifying a {f.title} export",
                  " (or skip the check: --no-verify)")

@@ -9,12 +9,16 @@ convspec's, spelled out:
   cell win a max, and ``count_include_pad=0`` keeps padded cells out of an average;
 * conv kernels HWIO -> OIHW; dense kernels stay (inputs, units) for ``Gemm``;
 * flatten transposes back to NHWC first, so the flat order is H, W, C as in the spec;
+* grouped and depthwise convolutions are ``Conv`` with ``group``; a depthwise kernel
+  (kh, kw, C, m) is the grouped kernel (kh, kw, 1, C * m);
 * batch norm uses the moving statistics (inference mode), dropout is an ``Identity``;
-* softmax is over the channel axis (1 in NCHW, the unit axis after flatten).
+* softmax is over the channel axis (1 in NCHW, the unit axis after flatten); add is ``Sum``,
+  concat joins channels (axis 1).
 
 The output is ``logits`` (N, classes). Inferred shapes are checked against the shape table.
-Each layer kind is one op in ``OPS``; its weights (initializers under their canonical names)
-arrive in the order the kind declares them.
+Each layer kind is one op in ``OPS``; its input is the tensor of the layer it takes (a tuple of
+them for a merge kind), its weights (initializers under their canonical names) arrive in the
+order the kind declares them. Nodes are written in the spec's order, a topological order.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
+from ..graph import IMAGE_INPUT
 from ..shapes import LayerShape
 from ..specification import Spec
 
@@ -66,6 +71,8 @@ class _Graph:
 # Activation kind -> node(s) for it, from its layer model (for its parameters).
 ACTIVATIONS: dict[str, Callable[[_Graph, Any, str, str], str]] = {
     "relu": lambda g, layer, x, out: g.op("Relu", [x], out),
+    "relu6": lambda g, layer, x, out: g.op("Clip", [x, g.const(f"{out}/min", np.float32(0)),
+                                                    g.const(f"{out}/max", np.float32(6))], out),
     "tanh": lambda g, layer, x, out: g.op("Tanh", [x], out),
     "sigmoid": lambda g, layer, x, out: g.op("Sigmoid", [x], out),
     "leaky_relu": lambda g, layer, x, out: g.op("LeakyRelu", [x], out, alpha=float(layer.alpha)),
@@ -88,16 +95,28 @@ def _pads(row: LayerShape) -> list[int]:
 Weight = tuple[str, np.ndarray]  # (canonical name, canonical array)
 
 
-def _conv2d(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, kernel: Weight,
-            bias: Weight | None = None) -> str:
-    inputs = [x, g.const(kernel[0], kernel[1].transpose(3, 2, 0, 1))]
+def _conv(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, kernel: Weight,
+          bias: Weight | None, groups: int) -> str:
+    inputs = [x, g.const(kernel[0], kernel[1].transpose(3, 2, 0, 1))]  # HWIO -> OIHW
     if bias is not None:
         inputs.append(g.const(*bias))
     act = layer.activation_layer
     y = g.op("Conv", inputs, out if act is None else f"{row.name}/conv",
              kernel_shape=list(layer.kernel), strides=list(layer.stride),
-             dilations=list(layer.dilation), pads=_pads(row))
+             dilations=list(layer.dilation), pads=_pads(row), group=groups)
     return g.activation(act, y, out)
+
+
+def _conv2d(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, kernel: Weight,
+            bias: Weight | None = None) -> str:
+    return _conv(g, layer, row, x, out, kernel, bias, layer.groups)
+
+
+def _depthwise_conv2d(g: _Graph, layer: Any, row: LayerShape, x: str, out: str,
+                      kernel: Weight, bias: Weight | None = None) -> str:
+    kh, kw, channels, multiplier = kernel[1].shape
+    grouped = (kernel[0], kernel[1].reshape(kh, kw, 1, channels * multiplier))
+    return _conv(g, layer, row, x, out, grouped, bias, channels)
 
 
 def _maxpool(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
@@ -109,6 +128,19 @@ def _maxpool(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
 def _avgpool(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
     return g.op("AveragePool", [x], out, kernel_shape=list(layer.size),
                 strides=list(layer.strides), pads=_pads(row), count_include_pad=0)
+
+
+def _global_avgpool(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
+    pooled = g.op("GlobalAveragePool", [x], f"{row.name}/pool")  # (N, C, 1, 1)
+    return g.op("Flatten", [pooled], out, axis=1)
+
+
+def _add(g: _Graph, layer: Any, row: LayerShape, xs: tuple[str, ...], out: str) -> str:
+    return g.op("Sum", list(xs), out)
+
+
+def _concat(g: _Graph, layer: Any, row: LayerShape, xs: tuple[str, ...], out: str) -> str:
+    return g.op("Concat", list(xs), out, axis=1)  # channels in NCHW, units when flat
 
 
 def _flatten(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
@@ -133,7 +165,7 @@ def _batchnorm(g: _Graph, layer: Any, row: LayerShape, x: str, out: str, scale: 
 
 
 def _identity(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
-    return g.op("Identity", [x], out)  # dropout: evaluation mode
+    return g.op("Identity", [x], out)  # identity, and dropout (evaluation mode)
 
 
 def _activation(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str:
@@ -141,15 +173,18 @@ def _activation(g: _Graph, layer: Any, row: LayerShape, x: str, out: str) -> str
 
 
 # Layer kind -> op(graph, layer, row, input, output name, *(name, array) in declared order);
-# each returns the name of its output (the layer's tensor name).
+# the input of a merge kind is the tuple of its inputs; each returns the name of its output
+# (the layer's tensor name).
 OPS: dict[str, Callable[..., str]] = {
     "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
     "dense": _dense, "batchnorm": _batchnorm, "dropout": _identity,
+    "depthwise_conv2d": _depthwise_conv2d, "global_avgpool": _global_avgpool,
+    "identity": _identity, "add": _add, "concat": _concat,
     **dict.fromkeys(ACTIVATIONS, _activation),
 }
 
 
-def _layer(g: _Graph, layer: Any, row: LayerShape, x: str) -> str:
+def _layer(g: _Graph, layer: Any, row: LayerShape, xs: tuple[str, ...]) -> str:
     """Append one layer's nodes; returns the name of its output (the layer's name)."""
     from . import ExportError
 
@@ -157,6 +192,7 @@ def _layer(g: _Graph, layer: Any, row: LayerShape, x: str) -> str:
     if op is None:
         raise ExportError(f"layer {row.name!r}: kind {layer.kind!r} has no ONNX export")
     weights = [(name, g.weights[name]) for name in row.weights]
+    x = xs[0] if len(xs) == 1 else xs  # a merge kind takes them all
     return op(g, layer, row, x, tensor_name(row.name), *weights)
 
 
@@ -169,10 +205,10 @@ def build(spec: Spec, weights: Mapping[str, np.ndarray]) -> Any:
 
     table = spec.table
     g = _Graph(weights)
-    x = g.op("Transpose", [INPUT], "input/nchw", perm=[0, 3, 1, 2])
+    tensors = {IMAGE_INPUT: g.op("Transpose", [INPUT], "input/nchw", perm=[0, 3, 1, 2])}
     for layer, row in zip(spec.layers, table.rows, strict=True):
-        x = _layer(g, layer, row, x)
-    g.op("Identity", [x], OUTPUT)
+        tensors[row.name] = _layer(g, layer, row, tuple(tensors[s] for s in row.inputs))
+    g.op("Identity", [tensors[table.rows[-1].name]], OUTPUT)
     h, w, c = table.input
     graph = helper.make_graph(
         g.nodes, spec.name,
@@ -241,3 +277,25 @@ def run(path: Path, images: np.ndarray) -> np.ndarray:
     options.log_severity_level = 3  # errors only
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return session.run([OUTPUT], {INPUT: images})[0]
+
+
+def run_layers(spec: Spec, weights: Mapping[str, np.ndarray],
+               images: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's output (NHWC or (N, units), float32) for NHWC ``images``: the graph of
+    ``build`` with each layer's tensor as an extra output, run by ONNX Runtime (what
+    ``convspec check`` compares with the NumPy reference, layer by layer)."""
+    import onnx
+    import onnxruntime as ort
+
+    model = build(spec, weights)
+    names = [tensor_name(row.name) for row in spec.table.rows]
+    inferred = {info.name: info
+                for info in onnx.shape_inference.infer_shapes(model).graph.value_info}
+    model.graph.output.extend(inferred[name] for name in names[:-1])
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    outputs = session.run([*names[:-1], OUTPUT], {INPUT: np.ascontiguousarray(images, np.float32)})
+    return {row.name: out.transpose(0, 2, 3, 1) if out.ndim == 4 else out
+            for row, out in zip(spec.table.rows, outputs, strict=True)}

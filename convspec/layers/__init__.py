@@ -13,16 +13,27 @@ from typing import Annotated, Union
 from pydantic import Field
 
 from ..errors import ConvspecError
-from .activation import ACTIVATIONS, Activation, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .base import BaseLayer, LayerOutput, Pads, Shape, WeightSlot, kind_of
-from .convolution import Conv2D
-from .core import Dense, Dropout, Flatten
+from ..graph import IMAGE_INPUT
+from .activation import (
+    ACTIVATIONS,
+    Activation,
+    LeakyReLU,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .base import BaseLayer, InputsError, LayerOutput, Pads, Shape, WeightSlot, kind_of
+from .convolution import Conv2D, DepthwiseConv2D
+from .core import Dense, Dropout, Flatten, Identity
+from .merging import Add, Concat, Merge
 from .normalization import BatchNorm
-from .pooling import AvgPool, MaxPool, Pooling
+from .pooling import AvgPool, GlobalAvgPool, MaxPool, Pooling
 
 LAYER_CLASSES: tuple[type[BaseLayer], ...] = (
     Conv2D, MaxPool, AvgPool, ReLU, Tanh, Sigmoid, LeakyReLU, Softmax, Flatten, Dense, Dropout,
-    BatchNorm,
+    BatchNorm, DepthwiseConv2D, GlobalAvgPool, ReLU6, Identity, Add, Concat,
 )
 LAYER_KINDS: tuple[str, ...] = tuple(kind_of(cls) for cls in LAYER_CLASSES)
 """Every layer kind, in the order of the union (and of the JSON Schema)."""
@@ -56,8 +67,10 @@ def layer_class(kind: str) -> type[BaseLayer]:
 
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "AvgPool", "BaseLayer", "BatchNorm", "Conv2D", "Dense",
-    "Dropout", "Flatten", "LAYER_CLASSES", "LAYER_KINDS", "Layer", "LayerOutput", "LeakyReLU",
-    "MaxPool", "Pads", "Pooling", "ReLU", "Shape", "Sigmoid", "Softmax", "Tanh",
-    "UnknownLayerKindError", "WeightSlot", "kind_of", "layer_class", "list_layer_kinds",
+    "ACTIVATIONS", "IMAGE_INPUT", "Activation", "Add", "AvgPool", "BaseLayer", "BatchNorm",
+    "Concat", "Conv2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten", "GlobalAvgPool",
+    "Identity", "InputsError", "LAYER_CLASSES", "LAYER_KINDS", "Layer", "LayerOutput",
+    "LeakyReLU", "MaxPool", "Merge", "Pads", "Pooling", "ReLU", "ReLU6", "Shape", "Sigmoid",
+    "Softmax", "Tanh", "UnknownLayerKindError", "WeightSlot", "kind_of", "layer_class",
+    "list_layer_kinds",
 ]

@@ -24,6 +24,11 @@ class ReLU(ActivationLayer):
     kind: Literal["relu"] = Field(description="max(x, 0)")
 
 
+class ReLU6(ActivationLayer):
+    name_prefix: ClassVar[str] = "relu6_"  # relu6_1, not relu61
+    kind: Literal["relu6"] = Field(description="min(max(x, 0), 6) (MobileNet)")
+
+
 class Tanh(ActivationLayer):
     name_prefix: ClassVar[str] = "tanh"
     kind: Literal["tanh"] = Field(description="tanh(x)")
@@ -46,7 +51,8 @@ class Softmax(ActivationLayer):
     kind: Literal["softmax"] = Field(description="Softmax over the last axis (channels).")
 
 
-ACTIVATION_LAYERS: tuple[type[ActivationLayer], ...] = (ReLU, Tanh, Sigmoid, LeakyReLU, Softmax)
+ACTIVATION_LAYERS: tuple[type[ActivationLayer], ...] = (ReLU, ReLU6, Tanh, Sigmoid, LeakyReLU,
+                                                        Softmax)
 ACTIVATIONS: tuple[str, ...] = tuple(kind_of(cls) for cls in ACTIVATION_LAYERS)
 Activation = Literal[ACTIVATIONS]  # type: ignore[valid-type]  # the names above, no others
 

@@ -11,6 +11,7 @@ ONNX) read both from the shape table and only map ``kind -> op``.
 # every annotation string again when it builds the models, which slows down every command.
 import math
 import typing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -22,6 +23,7 @@ from ..specification.types import MAX_SIZE, Count, Size
 Shape = tuple[int, ...]
 Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+LayerName = Annotated[str, Field(pattern=NAME_PATTERN)]
 Init = Literal["weights", "biases", "ones", "zeros"]
 
 
@@ -56,6 +58,16 @@ class LayerOutput:
     shape: Shape
     macs: int = 0
     pads: Pads | None = None
+
+
+class InputsError(ValueError):
+    """A shape rule's complaint about particular inputs of a layer. The rule words it from the
+    inputs' names (``describe(names)``); the shape table, which knows the names, fills them in
+    (``str()`` of the error alone says "input 1", "input 2" ...)."""
+
+    def __init__(self, count: int, describe: Callable[[Sequence[str]], str]):
+        super().__init__(describe([f"input {i + 1}" for i in range(count)]))
+        self.describe = describe
 
 
 def kind_of(cls: type[BaseModel]) -> str:
@@ -134,6 +146,9 @@ class BaseLayer(BaseModel):
 
     name_prefix: ClassVar[str]
     has_weights: ClassVar[bool] = False
+    # Fields added after networks were first fingerprinted, with the value that means "as
+    # before": left out of the fingerprint at that value, so existing weights files load.
+    added_later: ClassVar[dict[str, Any]] = {}
 
     name: str | None = Field(
         None,
@@ -141,11 +156,17 @@ class BaseLayer(BaseModel):
         description="Stable layer name (weights and activations are keyed by it); "
         "default: kind prefix + counter, e.g. conv1, pool2, fc1.",
     )
+    inputs: Annotated[list[LayerName], Field(min_length=1)] | None = Field(
+        None,
+        description="The layers whose outputs this layer takes, by name ('input' is the "
+        "image); default: the previous layer. Merge layers (add, concat) take two or more.",
+    )
 
     def single_input(self, inputs: tuple[Shape, ...]) -> Shape:
         """The one incoming shape of a single-input kind; ValueError for any other count."""
         if len(inputs) != 1:
-            raise ValueError(f"{self.kind} takes exactly one input, got {len(inputs)}")
+            raise ValueError(f"{self.kind} takes exactly one input, got {len(inputs)}; "
+                             f"merge inputs first with add or concat")
         return inputs[0]
 
     def compute_output_shape(self, inputs: tuple[Shape, ...]) -> LayerOutput:
@@ -161,9 +182,13 @@ class BaseLayer(BaseModel):
 
     def resolved(self, pads: Pads | None) -> dict[str, Any]:
         """The hyper-parameters that make this layer what it is, as JSON data: every field
-        with defaults filled in except ``name``; ``padding`` as the resolved ``pads`` (so
-        ``same`` and the equal explicit pads are the same layer)."""
-        data = self.model_dump(mode="json", exclude={"name"})
+        with defaults filled in except ``name`` and ``inputs`` (the fingerprint records the
+        connections itself); ``padding`` as the resolved ``pads`` (so ``same`` and the equal
+        explicit pads are the same layer)."""
+        data = self.model_dump(mode="json", exclude={"name", "inputs"})
+        for field, value in self.added_later.items():
+            if data.get(field) == value:
+                del data[field]
         if "padding" in data and pads is not None:
             data["padding"] = [list(p) for p in pads]
         return data

@@ -1,4 +1,5 @@
-"""Core kinds (Keras ``layers/core`` and ``layers/reshaping``): flatten, dense, dropout."""
+"""Core kinds (Keras ``layers/core`` and ``layers/reshaping``): flatten, dense, dropout,
+identity."""
 
 from typing import ClassVar, Literal
 
@@ -62,3 +63,12 @@ class Dropout(BaseLayer):
 
     kind: Literal["dropout"] = Field(description="Dropout (training only)")
     rate: FiniteFloat = Field(ge=0, lt=1, description="Fraction of inputs dropped, in [0, 1).")
+
+
+class Identity(BaseLayer):
+    """The input, unchanged (Keras ``Identity``, ``torch.nn.Identity``): a named point in the
+    graph, e.g. a shortcut that several layers take."""
+
+    name_prefix: ClassVar[str] = "identity"
+
+    kind: Literal["identity"] = Field(description="The input, unchanged")

@@ -1,4 +1,4 @@
-"""Pooling kinds (Keras ``layers/pooling``): maxpool and avgpool."""
+"""Pooling kinds (Keras ``layers/pooling``): maxpool, avgpool and global_avgpool."""
 
 from typing import Any, ClassVar, Literal
 
@@ -51,3 +51,17 @@ class AvgPool(Pooling):
     """Average pooling over the unpadded cells of each window."""
 
     kind: Literal["avgpool"] = Field(description="2-D average pooling")
+
+
+class GlobalAvgPool(BaseLayer):
+    """The mean of each channel over the whole image: HxWxC -> C (Keras
+    ``GlobalAveragePooling2D``, torch ``AdaptiveAvgPool2d(1)`` then flatten)."""
+
+    name_prefix: ClassVar[str] = "global_pool"
+
+    kind: Literal["global_avgpool"] = Field(
+        description="Mean over height and width: HxWxC -> C (no flatten needed after it)")
+
+    def compute_output_shape(self, inputs: tuple[Shape, ...]) -> LayerOutput:
+        shape = spatial_input(self.kind, self.single_input(inputs))
+        return LayerOutput((shape[2],))

@@ -8,8 +8,10 @@ checks live with the layer declarations and ``convspec.shapes``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
+
+from ..graph import IMAGE_INPUT
 
 if TYPE_CHECKING:
     from .model import Spec
@@ -32,16 +34,26 @@ def unique_names(spec: Spec) -> Iterator[Problem]:
             continue
         if layer.name in first:
             yield (("layers", i, layer.kind, "name"),
-                   f"duplicate layer name {layer.name!r} (also layers[{first[layer.name]}]); "
-                   f"layer names must be unique", layer.name)
+                   f"duplicate layer name {layer.name!r} (also "
+                   f"{spec.origins[first[layer.name]].where}); layer names must be unique",
+                   layer.name)
         else:
             first[layer.name] = i
 
 
-def resolve_names(layers: Sequence[Any]) -> None:
-    """Name each unnamed layer ``<name_prefix><n>``, skipping names in use (conv1, pool1,
-    fc1 ... as in the tutorial). Given names must already be unique."""
-    taken = {layer.name for layer in layers if layer.name is not None}
+@check
+def image_input_name(spec: Spec) -> Iterator[Problem]:
+    """``input`` names the image in ``inputs:`` lists, so no layer may be called that."""
+    for i, layer in enumerate(spec.layers):
+        if layer.name == IMAGE_INPUT:
+            yield (("layers", i, layer.kind, "name"), f"{IMAGE_INPUT!r} names the image in "
+                   f"inputs: lists; choose another layer name", layer.name)
+
+
+def resolve_names(layers: Sequence[Any], reserved: Iterable[str] = ()) -> None:
+    """Name each unnamed layer ``<name_prefix><n>``, skipping names in use and ``reserved``
+    ones (conv1, pool1, fc1 ... as in the tutorial)."""
+    taken = {layer.name for layer in layers if layer.name is not None} | set(reserved)
     counters: dict[str, int] = {}
     for layer in layers:
         if layer.name is not None:

@@ -1,9 +1,10 @@
 """Load and validate a spec in passes, all reporting through ``SpecError``.
 
 1. YAML (safe, no duplicate keys) with the position of every node;
-2. pydantic types and ranges (every error at once), then, in ``Spec``'s own validator, the
-   cross-field checks (names);
-3. shape inference, located at the first layer that cannot be applied.
+2. pydantic types and ranges (every error at once), then, in ``Spec``'s own validator, block
+   expansion, the cross-field checks (names) and the graph's rules;
+3. shape inference, located at the first layer that cannot be applied (where it was written:
+   a block's layer is located in the block, with the instance named).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from .yaml_marks import Loc, Marks, YamlProblem, parse_yaml
 
 
 def render_loc(loc: Loc) -> str:
-    """('layers', 3, 'conv2d', 'filters') -> 'layers[3].conv2d.filters'."""
+    """('layers', 3, 'conv2d', 'filters') -> 'layers[3].conv2d.filters'; a key with
+    unprintable characters is written as its repr (a message stays one line)."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        text = str(part) if str(part).isprintable() else repr(part)
+        out += f"[{text}]" if isinstance(part, int) else (f".{text}" if out else text)
     return out
 
 
@@ -36,11 +39,14 @@ class Locator:
         self.data, self.marks, self.key_marks = data, marks or {}, key_marks or {}
 
     def _data_path(self, loc: Loc) -> Loc:
-        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data."""
+        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data
+        (or, like ``block`` in layers[3].block.filters, followed by a key of the mapping)."""
         path: list[Any] = []
         node = self.data
-        for part in loc:
-            if isinstance(node, dict) and part not in node and node.get("kind") == part:
+        for i, part in enumerate(loc):
+            after = loc[i + 1] if i + 1 < len(loc) else None
+            if isinstance(node, dict) and node.get("kind") == part and (
+                    part not in node or (after is not None and after in node)):
                 continue
             path.append(part)
             try:
@@ -98,9 +104,10 @@ def shapes(spec: Spec, *, source: str | None = None,
         return infer_shapes(spec)
     except ShapeError as exc:
         layer = spec.layers[exc.index]
-        loc = ("layers", exc.index, layer.kind)
+        loc, message = spec.origins[exc.index].locate(("layers", exc.index, layer.kind),
+                                                      exc.message)
         line, column = (locator or Locator()).position(loc)
-        item = ErrorItem(exc.message, f"{render_loc(loc)} ({layer.name})", line, column)
+        item = ErrorItem(message, f"{render_loc(loc)} ({layer.name})", line, column)
         error = SpecError([item], source)
         error.partial_rows = exc.rows  # type: ignore[attr-defined]
         raise error from None

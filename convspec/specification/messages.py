@@ -93,7 +93,7 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         if kind == "union_tag_not_found":
             return f"missing 'kind'; choose one of: {', '.join(tags)}"
         tag = ctx.get("tag")
-        what = "layer kind" if set(tags) <= set(LAYER_KINDS) else "kind"
+        what = "layer kind" if set(tags) <= {*LAYER_KINDS, "block"} else "kind"
         return f"unknown {what} {tag!r}{suggest(tag, tags) or '.'} Allowed: {', '.join(tags)}"
     if kind == "literal_error":
         allowed = [a.strip(" '") for a in str(ctx.get("expected", "")).replace(" or ", ",")
@@ -123,11 +123,13 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
         return f"must be a mapping of keys to values, got {_given(value)}"
     if kind == "list_type":
         return f"must be a list, got {_given(value)}"
+    if kind == "too_long":
+        return f"must list at most {ctx.get('max_length')} item(s), got {ctx.get('actual_length')}"
     if kind == "too_short":
         what = "layer" if loc == ("layers",) else "item"
         return f"must list at least {ctx.get('min_length')} {what}(s)"
     if kind == "string_pattern_mismatch":
-        if loc and loc[-1] == "name" and len(loc) > 1:
+        if len(loc) > 1 and (loc[-1] == "name" or "inputs" in loc):
             return (f"must start with a letter or '_' and contain only letters, digits and '_', "
                     f"got {value!r}")
         return f"must match {ctx.get('pattern')}, got {value!r}"

@@ -6,15 +6,18 @@ deviations), so a spec means the same run whichever backend trains it.
 """
 
 import functools
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails
 
-from ..layers import Layer
-from .checks import resolve_names, run_checks
+from ..graph import graph_problems
+from ..layers import LAYER_CLASSES
+from .blocks import Block, BlockCall, Origin, definition_problems
+from .checks import Problem, resolve_names, run_checks
 from .data_source import DatasetField, NormalizeField
+from .expansion import expand
 from .training import BestCheckpoint, EarlyStopping, Schedule, ValidationInterval
 
 if TYPE_CHECKING:
@@ -142,6 +145,20 @@ class Train(_Strict):
         return self
 
 
+LayerEntry = Annotated[Union[(*LAYER_CLASSES, BlockCall)], Field(discriminator="kind")]  # noqa: UP007
+"""One entry of a spec's ``layers`` as written: a layer, or an instance of a block."""
+
+
+def _refuse(problems: Iterable[Problem]) -> None:
+    """Raise the problems (if any) as one ValidationError, each at its location."""
+    unique = list({(loc, message): (loc, message, value)
+                   for loc, message, value in problems}.values())
+    if unique:
+        raise ValidationError.from_exception_data("Spec", [
+            InitErrorDetails(type="value_error", loc=loc, input=value, ctx={"error": message})
+            for loc, message, value in unique])
+
+
 class Spec(_Strict):
     """A convolutional network and how to train it."""
 
@@ -151,7 +168,12 @@ class Spec(_Strict):
     description: str = Field("", description="Free text.")
     input: Input = Field(description="Input image shape.")
     classes: int = Field(gt=1, description="Number of classes: the last layer's output size.")
-    layers: list[Layer] = Field(min_length=1, description="Layers, in order.")
+    layers: list[LayerEntry] = Field(
+        min_length=1, description="Layers, in order (each after the layers it takes); "
+        "{kind: block, block: NAME, ...} instantiates a block.")
+    blocks: dict[str, Block] = Field(
+        default_factory=dict, description="Reusable groups of layers with parameters, by "
+        "name; a spec's layers instantiate them (expanded while the spec is validated).")
     init: Init = Field(default_factory=dict, validate_default=True,
                        description="Weight initialisation.")
     train: Train = Field(default_factory=dict, validate_default=True,
@@ -159,16 +181,33 @@ class Spec(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> "Spec":
-        """Cross-field checks (checks.py), located at the layer field they concern; then
-        automatic names for unnamed layers, so every Spec, however it was built, has them."""
-        problems = run_checks(self)
-        if problems:
-            raise ValidationError.from_exception_data("Spec", [
-                InitErrorDetails(type="value_error", loc=loc, input=value,
-                                 ctx={"error": message})
-                for loc, message, value in problems])
+        """Block instances expanded into plain layers (expansion.py); cross-field checks
+        (checks.py); automatic names for unnamed layers; the graph's rules (convspec.graph).
+        Every problem is located where it was written, so every Spec, however it was built,
+        is complete and named."""
+        problems = list(definition_problems(self.blocks))
+        expansion = expand(self.layers, self.blocks, {loc[1] for loc, _, _ in problems})
+        _refuse([*problems, *expansion.problems])
+        self.layers = expansion.layers
+        self.__dict__["origins"] = expansion.origins  # like a computed cached_property
+        _refuse(self._located(run_checks(self)))
         resolve_names(self.layers)
+        _refuse(self._located(graph_problems(self.layers)))
         return self
+
+    @functools.cached_property
+    def origins(self) -> list[Origin]:
+        """Where each layer was written: ``('layers', i)``, or a block's layer and the
+        instance it was expanded for. Error locations use it."""
+        return [Origin(("layers", i)) for i in range(len(self.layers))]
+
+    def _located(self, problems: Iterable[Problem]) -> list[Problem]:
+        out = []
+        for loc, message, value in problems:
+            if len(loc) > 1 and loc[0] == "layers" and isinstance(loc[1], int):
+                loc, message = self.origins[loc[1]].locate(loc, message)
+            out.append((loc, message, value))
+        return out
 
     @functools.cached_property
     def table(self) -> "ShapeTable":
@@ -185,6 +224,7 @@ class Spec(_Strict):
         copy = super().model_copy(update=update, deep=deep)
         if update:
             copy.__dict__.pop("table", None)
+            copy.__dict__.pop("origins", None)
         return copy
 
     def override(self, changes: Mapping[str, Any], *, source: str = "command line") -> "Spec":
@@ -200,8 +240,12 @@ class Spec(_Strict):
         return override(self, changes, source=source)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data that validates back into an equal spec (names resolved)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """Plain data that validates back into an equal spec (names resolved, blocks
+        expanded; the block definitions are kept unless there are none)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        if not data["blocks"]:
+            del data["blocks"]
+        return data
 
     def architecture(self) -> dict[str, Any]:
         """What the network is, canonically (``convspec.architecture.fingerprint``): weights

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, check_support, get_backend
 from ..data.fit import check_fits
 from ..data.probe import DataSummary, probe
 from ..data.resolve import with_data
@@ -136,10 +136,11 @@ def plan_training(opts: TrainOptions) -> TrainPlan:
     spec = with_data(spec, spec_dir=Path(opts.spec_path).parent, data=overrides.get("data"))
     out = Path(overrides["out"]) if overrides.get("out") else None
     precision = check_precision(opts.precision) if opts.precision else "fp32"
+    backend = get_backend(opts.backend or "torch")
+    check_support(backend, spec)  # before any data is probed or loaded, or directory made
     data_dir = overrides.get("data_dir")
     summary, notes = probe_data(spec, data_dir)
-    return TrainPlan(opts, spec, get_backend(opts.backend or "torch"), precision, data_dir,
-                     None, out, summary, notes)
+    return TrainPlan(opts, spec, backend, precision, data_dir, None, out, summary, notes)
 
 
 def probe_data(spec: Spec, data_dir: str | None) -> tuple[DataSummary, tuple[str, ...]]:
@@ -167,6 +168,7 @@ def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
     if overrides.get("data"):
         spec = with_data(spec, data=overrides["data"])
     backend = get_backend(opts.backend or run.config.backend)
+    check_support(backend, spec)
     data_dir = overrides.get("data_dir") or run.config.data_dir
     summary, notes = probe_data(spec, data_dir)
     return TrainPlan(opts, spec, backend, recorded, data_dir, run, None, summary, notes)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends import parallel_layout
+from ..backends import compile_model, parallel_layout
 from ..data.dataset import Dataset
 from ..data.loader import load_data
 from ..data.preprocess import Preprocessing
@@ -74,7 +74,7 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
         extra["precision"] = plan.precision
     if opts.jit:
         extra["jit"] = True
-    model = plan.backend.compile(spec, device=opts.device, **extra)
+    model = compile_model(plan.backend, spec, device=opts.device, **extra)
     try:
         return _train(plan, model, data, parallel, log, progress, callbacks)
     finally:

@@ -6,11 +6,12 @@
 * ``activations`` - ``plot_conv_layer``;
 * ``curves``      - ``plot_training_curves``;
 * ``run_figures`` - ``write_run_plots``: a run's figures written as PNG files;
+* ``graph``       - ``graph_dot``, ``render_graph``: the network's graph, drawn by Graphviz;
 * ``figure``      - the shared plumbing (headless figures, PNG output, grids).
 
-Everything needs only NumPy and matplotlib, so the same plots work for every backend (models
-are reached through a duck-typed ``activations()`` method, weights through convspec's
-canonical ``name -> ndarray`` dict).
+Everything but the graph (Graphviz) needs only NumPy and matplotlib, so the same plots work
+for every backend (models are reached through a duck-typed ``activations()`` method, weights
+through convspec's canonical ``name -> ndarray`` dict).
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from .confusion import plot_confusion_matrix
 from .curves import plot_training_curves
 from .figure import DPI
 from .filters import plot_conv_weights
+from .graph import graph_dot, render_graph
 from .images import plot_example_errors, plot_image, plot_images
 from .run_figures import KINDS, write_run_plots
 
 __all__ = [
     "DPI",
     "KINDS",
+    "graph_dot",
     "plot_confusion_matrix",
     "plot_conv_layer",
     "plot_conv_weights",
@@ -33,5 +36,6 @@ __all__ = [
     "plot_image",
     "plot_images",
     "plot_training_curves",
+    "render_graph",
     "write_run_plots",
 ]
