@@ -146,7 +146,7 @@ def command(spec_path: str | None, backend: str | None, device: str, resume: str
 
 def _print_spec(spec: Any) -> None:
     from ..run_directory import spec_yaml
-    from ..shapes import format_table
+    from ..summary import format_table
 
     table = spec.table
     click.echo(f"# {spec.name}, as it would train (overrides applied, defaults written out)")
