@@ -384,6 +384,12 @@ def test_invalid_fixture_reports_exactly_the_expected_errors(path):
     "must be a mapping of keys to values", "must be a list", "must list at least 1 layer(s)",
     "must start with a letter or '_'", "must match", "duplicate layer name",
     "give either 'iterations' or 'epochs'",
+    # numbers, and values YAML 1.1 read differently
+    "must be a finite number, got", "is too large for a float", "must be at most 2,147,483,647",
+    "must be at most 9,223,372,036,854,775,807", "-digit number",
+    "is text, not a number (YAML 1.1 read it as the base-60 number",
+    "YAML 1.2 has no binary numbers", "write true or false", "put it in quotes",
+    "(the value is empty)",
     # shapes
     "does not fit", "needs a flat input", "needs an HxWxC input",
     "the input is already flat", "the network ends with output", "remove the final softmax",

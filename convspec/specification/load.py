@@ -44,12 +44,20 @@ class Locator:
         return cls(parsed.data, parsed.marks, parsed.key_marks, parsed.written)
 
     def _data_path(self, loc: Loc) -> Loc:
-        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data."""
+        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data.
+
+        Pydantic puts the tag of a discriminated union right after the union's own location,
+        so it is dropped even when a field has the same name as the kind: the optimizer
+        ``{kind: momentum, momentum: 0.9}`` reports ``optimizer.momentum.momentum``.
+        """
         path: list[Any] = []
         node = self.data
+        tag_dropped = False
         for part in loc:
-            if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            if not tag_dropped and isinstance(node, dict) and node.get("kind") == part:
+                tag_dropped = True
                 continue
+            tag_dropped = False
             path.append(part)
             try:
                 node = node[part]  # type: ignore[index]

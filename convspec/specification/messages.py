@@ -39,7 +39,7 @@ def _given(value: Any) -> str:
     kind = {dict: "a mapping", list: "a list"}.get(type(value))
     if kind:
         return kind
-    if isinstance(value, int) and not isinstance(value, bool) and _digits(value) > 18:
+    if isinstance(value, int) and not isinstance(value, bool) and _digits(value) > 30:
         return f"a {_digits(value):,}-digit number"
     if isinstance(value, str) and len(value) > 60:
         return f"{value[:40]!r}... ({len(value):,} characters)"
@@ -84,10 +84,11 @@ def _not_finite(value: Any, written: str | None) -> str:
     """'must be a finite number' and what was given: inf, nan, or a number beyond float range."""
     if written is not None and isinstance(value, float) and math.isinf(value) and \
             "inf" not in written.lower():
-        return f"must be a finite number; {written} is too large for a float (at most 1.8e+308)"
+        return (f"must be a finite number; {written} is too large for a float (the largest is "
+                f"about 1.8e+308)")
     if isinstance(value, int):
         return (f"must be a finite number; {_given(value)} is too large for a float "
-                f"(at most 1.8e+308)")
+                f"(the largest is about 1.8e+308)")
     shown = written if written is not None else repr(value)
     return f"must be a finite number, got {shown}"
 
@@ -99,15 +100,6 @@ def _too_small(value: Any, written: str | None) -> str:
                                                                          .split("E")[0]):
         return f" ({written} is too small for a float: it reads as 0.0)"
     return ""
-
-
-def _quote_hint(written: str | None) -> str:
-    """For a string field given a number, boolean or null: how to make it text."""
-    if written is None:
-        return ""
-    if written == "":
-        return " (the value is empty)"
-    return f"; put it in quotes ('{written}') if it is meant as text"
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -158,6 +150,8 @@ def describe(error: dict[str, Any], root: type[BaseModel], written: str | None =
     """One sentence for one pydantic error; ``written``: the value's text in the file, if known
     (numbers, booleans and nulls; see ``yaml_marks.Parsed.written``)."""
     message = _sentence(error, root, written)
+    if written == "":  # YAML reads a missing value as null
+        return f"{message} (the value is empty)"
     return message + _yaml11_hint(error.get("input"), error["type"])
 
 
@@ -212,7 +206,10 @@ def _sentence(error: dict[str, Any], root: type[BaseModel], written: str | None)
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false, got {_given(value)}"
     if kind in ("string_type",):
-        return f"must be a string, got {_given(value)}{_quote_hint(written)}"
+        if written:  # a number, boolean or null as written: quoted, it would be text
+            return (f"must be a string, got {written}; put it in quotes ('{written}') if it is "
+                    f"meant as text")
+        return f"must be a string, got {_given(value)}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"must be a mapping of keys to values, got {_given(value)}"
     if kind == "list_type":
