@@ -77,6 +77,16 @@ def test_shapes_mnist(capsys):
                          "(forward)")
 
 
+@pytest.mark.parametrize("count, text", [
+    (0, "0.00"), (6_726_144, "6.73"), (4_999, "0.00"), (5_000, "0.01"), (994_999, "0.99"),
+    (995_000, "1.00"), (10**400, "1" + "0" * 394 + ".00"),
+])
+def test_millions_are_exact_for_any_count(count, text):
+    from convspec.cli.shapes_cmd import _millions
+
+    assert _millions(count) == text
+
+
 def test_shapes_json(capsys):
     code, out, err = run(capsys, "shapes", "--json", MNIST)
     assert code == 0 and err == ""

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ._types import BACKEND
 from ._util import reporting
 
 
@@ -13,7 +14,8 @@ from ._util import reporting
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
 @click.option("--weights", "-w", required=True, type=click.Path(exists=True),
               help="A run directory or a weights file (.safetensors) from any backend.")
-@click.option("--backend", "-b", default="torch", show_default=True, help="Backend to run.")
+@click.option("--backend", "-b", type=BACKEND, default="torch", show_default=True,
+              help="Backend to run.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True)
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ._types import BACKEND, COUNT
 from ._util import reporting
 
 WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
@@ -13,11 +14,11 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--what", "-w", "what", multiple=True, type=click.Choice(WHAT), default=("all",),
               show_default=True, help="Which figures (repeatable).")
-@click.option("--image", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--image", type=COUNT, default=0, show_default=True,
               help="Test image whose conv activations are shown.")
 @click.option("--layer", "layers", multiple=True,
               help="Conv layer for filters/activations (repeatable; default: all conv layers).")
-@click.option("--backend", "-b", default=None,
+@click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend for activations and predictions (default: the run's).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with IDX files.")
 def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ._types import BACKEND, SIZE
 from ._util import reporting
 
 
@@ -12,10 +13,10 @@ from ._util import reporting
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--weights", "-w", required=True, type=click.Path(exists=True),
               help="A run directory or a weights file.")
-@click.option("--backend", "-b", default="torch", show_default=True)
+@click.option("--backend", "-b", type=BACKEND, default="torch", show_default=True)
 @click.option("--invert", is_flag=True,
               help="Invert grey levels (for dark digits on a light background).")
-@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--top", type=SIZE, default=3, show_default=True,
               help="How many classes to list per image.")
 def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str, invert: bool,
             top: int) -> None:

@@ -42,8 +42,16 @@ def command(spec_path: str, as_json: bool) -> None:
                    f"{spec.classes} classes")
         click.echo(format_table(table))
         click.echo(f"{table.params:,} parameters, {table.macs:,} MACs = "
-                   f"{table.flops / 1e6:.2f} MFLOPs per image (forward)")
+                   f"{_millions(table.flops)} MFLOPs per image (forward)")
     sys.stdout.flush()
+
+
+def _millions(count: int) -> str:
+    """``count / 1e6`` to two decimals (half up), in integers: exact for any count, where a
+    float division overflows beyond 1.8e308."""
+    hundredths, rest = divmod(count, 10_000)
+    hundredths += 2 * rest >= 10_000
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
 def _input(spec) -> tuple[int, int, int]:

@@ -6,37 +6,38 @@ import sys
 
 import click
 
+from ._types import BACKEND, SEED, SIZE, FiniteFloat
 from ._util import reporting
 
 
 @click.command("train")
 @click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
-@click.option("--backend", "-b", default=None,
+@click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend: torch (default) or tensorflow (tf), or any registered plugin; "
               "with --resume, the run's own backend unless given.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True, help="Where to train.")
-@click.option("--iterations", type=click.IntRange(min=1), help="Override train.iterations.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Override train.batch_size.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+@click.option("--iterations", type=SIZE, help="Override train.iterations.")
+@click.option("--epochs", type=SIZE, help="Override train.epochs.")
+@click.option("--batch-size", type=SIZE, help="Override train.batch_size.")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True),
               help="Override the optimizer's learning rate.")
 @click.option("--dataset", type=click.Choice(["mnist", "fashion-mnist"]),
               help="Override train.dataset.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with the dataset's IDX files (else $CONVSPEC_DATA_DIR, the cache, "
               "system copies, a download, or for MNIST the bundled 5,000-image sample).")
-@click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
+@click.option("--seed", type=SEED, help="Override train.seed.")
 @click.option("--out", type=click.Path(file_okay=False),
               help="Run directory (default: runs/<name>-<timestamp>).")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True),
               help="Continue the run in this directory from its checkpoint.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1),
+@click.option("--checkpoint-every", type=SIZE,
               help="Checkpoint interval in iterations (default: train.validate_every).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar (default: when stderr is a terminal).")
 @click.option("--plots", is_flag=True, help="Write all plots into the run directory at the end.")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--nproc", type=SIZE, default=1, show_default=True,
               help="Data-parallel replicas. torch: N processes under torchrun "
               "(DistributedDataParallel; gloo on CPU, NCCL on GPU). tensorflow: N local "
               "devices under MirroredStrategy (TF_CONFIG adds hosts). The batch size stays "
