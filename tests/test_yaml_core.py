@@ -115,3 +115,19 @@ def test_a_lower_interpreter_digit_limit_does_not_change_what_is_read():
 
 def test_merge_key_text_as_a_value_is_text():
     assert value_of("<<") == "<<"
+
+
+@pytest.mark.parametrize("text, column", [('"\\ud800"', 4), ('"ab\\udfff"', 4)])
+def test_text_with_a_lone_surrogate_is_refused(text, column):
+    problem = problem_of(text)
+    assert (problem.line, problem.column) == (1, column)
+    assert problem.message.endswith("is half of a UTF-16 pair, not a character")
+
+
+def test_a_key_with_a_lone_surrogate_is_refused():
+    with pytest.raises(YamlProblem, match="half of a UTF-16 pair"):
+        parse_yaml('"\\ud83d": 1\n')
+
+
+def test_escaped_characters_beyond_the_basic_plane_are_read():
+    assert value_of('"\\U0001F600 \\u00e9"') == "\U0001F600 \u00e9"

@@ -248,3 +248,23 @@ def test_written_text_is_kept_for_numbers_booleans_and_nulls_only():
     parsed = parse_yaml("a: 1.0e+400\nb: yes\nc: true\nd:\ne: '5'\nf: [0x10]\n")
     assert parsed.written == {("a",): "1.0e+400", ("c",): "true", ("d",): "",
                               ("f", 0): "0x10"}
+
+
+@pytest.mark.parametrize("text, data", [
+    ("name:\tt\n", {"name": "t"}), ("a: b\t\n", {"a": "b"}), ("a: b\t# note\n", {"a": "b"}),
+    ("a:\t[1,\t2]\n", {"a": [1, 2]}), ("a: {x:\t1}\n", {"a": {"x": 1}}),
+    ("a:\t\n  b: 1\n", {"a": {"b": 1}}),
+])
+def test_tabs_between_tokens_are_whitespace_as_in_yaml_1_2(text, data):
+    assert parse_yaml(text).data == data
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("\ta: 1\n", 1, 1), ("a:\n\tb: 1\n", 2, 1), ("a: 1\n  \tb: 2\n", 2, 3),
+    ("l:\n- \tx\n", 2, 3), ("a: |\n\ttext\n", 2, 1),
+])
+def test_tabs_that_indent_are_located_with_a_hint(text, line, column):
+    problem = problem_of(text)
+    assert (problem.line, problem.column) == (line, column)
+    assert problem.message == ("invalid YAML: found character '\\t' that cannot start any token "
+                               "(YAML indents with spaces: replace the tab with spaces)")

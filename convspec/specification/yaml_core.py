@@ -15,7 +15,8 @@ One extension, as in Python: ``_`` may group digits between two digits (``1_000`
 Explicit standard tags (``!!str``, ``!!int``, ``!!float``, ``!!bool``, ``!!null``) read their
 value by the same rules, and a value they cannot read is a located error (``!!int abc``);
 ``!!binary``, ``!!timestamp``, ``!!set``, ``!!omap`` and ``!!pairs`` are refused: a spec holds
-none of them. Merge keys (``<<: *anchor``) resolve as YAML defines them.
+none of them. Text with a lone UTF-16 surrogate (``"\\ud800"``) is refused: it has no UTF-8
+form. Merge keys (``<<: *anchor``) resolve as YAML defines them.
 """
 
 from __future__ import annotations
@@ -119,11 +120,24 @@ def refuse_tag(loader: yaml.constructor.SafeConstructor, node: yaml.Node) -> Any
                            node.start_mark)
 
 
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def construct_str(loader: yaml.constructor.SafeConstructor, node: yaml.Node) -> str:
+    text = loader.construct_scalar(node)
+    lone = _SURROGATE.search(text)
+    if lone:  # "\ud800" escapes a half of a UTF-16 pair: no character, and no UTF-8 for it
+        raise ConstructorError(None, None, f"\\u{ord(lone.group()):04x} is half of a UTF-16 "
+                               f"pair, not a character", node.start_mark)
+    return text
+
+
 def construct_merge_text(loader: yaml.constructor.SafeConstructor, node: yaml.Node) -> str:
     return loader.construct_scalar(node)  # '<<' as a value, not a key, is text
 
 
 CONSTRUCTORS = {
+    TAG + "str": construct_str,
     MERGE_TAG: construct_merge_text,
     TAG + "int": construct_int,
     TAG + "float": construct_float,

@@ -40,6 +40,7 @@ MAX_DEPTH = 100
 MAX_NODES = 100_000
 """Most keys and values in a document with every alias expanded (the tutorial spec has 60)."""
 
+_TOO_DEEP = f"invalid YAML: nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
 _WRITTEN_TAGS = frozenset(TAG + t for t in ("int", "float", "bool", "null"))
 
 
@@ -53,6 +54,33 @@ class YamlProblem(Exception):
 
 def _at(mark: yaml.Mark) -> tuple[int, int]:
     return mark.line + 1, mark.column + 1
+
+
+class _BoundedScanner(Scanner):
+    """Refuses flow nesting beyond ``MAX_DEPTH`` as the scanner meets it.
+
+    The scanner runs ahead of the composer (up to 1,024 characters while a key is possible)
+    and its work per token grows with the flow depth, so a line of 3,000 brackets would cost a
+    second before the composer saw the depth. Flow levels plus enclosing block collections
+    never exceed the depth the composer counts, so this refuses nothing the composer accepts.
+    """
+
+    def scan_to_next_token(self) -> None:
+        """Also skip tabs between tokens within a line, as YAML 1.2 allows (``key:\tvalue``,
+        a tab before a comment); a tab that indents, or follows ``-`` or ``?``, stays an error."""
+        super().scan_to_next_token()
+        while self.peek() == "\t":
+            before = self.buffer[self.pointer - self.column:self.pointer].rstrip(" \t")
+            if not before or before[-1] in "-?":
+                return
+            while self.peek() in " \t":
+                self.forward()
+            super().scan_to_next_token()
+
+    def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's)
+        if self.flow_level + 1 + len(self.indents) > MAX_DEPTH:
+            raise YamlProblem(_TOO_DEEP, *_at(self.get_mark()))
+        super().fetch_flow_collection_start(TokenClass)
 
 
 class _BoundedComposer(Composer):
@@ -79,8 +107,7 @@ class _BoundedComposer(Composer):
             return super().compose_node(parent, index)
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise YamlProblem(f"invalid YAML: nested too deeply (more than {MAX_DEPTH} levels "
-                              f"of lists and mappings)", *_at(event.start_mark))
+            raise YamlProblem(_TOO_DEEP, *_at(event.start_mark))
         start = self._count
         self._count += 1
         if self._count > MAX_NODES:
@@ -188,10 +215,10 @@ for _tag, _construct in CONSTRUCTORS.items():
     _SpecConstructor.add_constructor(_tag, _construct)
 
 
-class _Loader(Reader, Scanner, Parser, _BoundedComposer, _SpecConstructor, CoreResolver):
+class _Loader(Reader, _BoundedScanner, Parser, _BoundedComposer, _SpecConstructor, CoreResolver):
     def __init__(self, stream: str):
         Reader.__init__(self, stream)
-        Scanner.__init__(self)
+        _BoundedScanner.__init__(self)
         Parser.__init__(self)
         _BoundedComposer.__init__(self)
         _SpecConstructor.__init__(self)
@@ -231,6 +258,8 @@ def _located(exc: yaml.MarkedYAMLError) -> YamlProblem:
         problem = f"{exc.context} {problem}"
     if "could not determine a constructor" in problem:
         problem += " (only plain YAML is allowed: no tags like !!python/...)"
+    elif "'\\t'" in problem:
+        problem += " (YAML indents with spaces: replace the tab with spaces)"
     elif "another document" in problem:
         problem += " (a spec file holds one YAML document: remove the '---' line)"
     line, column = _at(mark) if mark else (None, None)
