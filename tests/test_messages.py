@@ -98,6 +98,13 @@ def test_an_integer_field_given_a_yaml_1_1_number_says_it_is_text(written, hint)
         f"train.batch_size: must be an integer, got {written!r}{hint}"]
 
 
+def test_a_base60_looking_text_of_thousands_of_digits():
+    long = "9" * 5000 + ":5"
+    (message,) = messages(HEAD + LAYERS + f"train: {{batch_size: {long}}}\n")
+    assert message == (f"train.batch_size: must be an integer, got {long[:40]!r}... (5,002 "
+                       f"characters); {long[:40]!r}... (5,002 characters) is text, not a number")
+
+
 def test_a_long_text_value_is_shortened():
     long = "x" * 500
     (message,) = messages(HEAD + LAYERS + f"train: {{batch_size: {long}}}\n")

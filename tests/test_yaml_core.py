@@ -97,10 +97,17 @@ def test_standard_tags_a_spec_never_holds_are_refused(tag, value):
 def test_integer_length_is_bounded_by_convspec_not_the_interpreter():
     assert value_of("9" * MAX_DIGITS) == 10**MAX_DIGITS - 1
     assert value_of("-" + "9" * MAX_DIGITS) == -(10**MAX_DIGITS - 1)
-    problem = problem_of("9" * (MAX_DIGITS + 1))
+    assert value_of("1_" + "0" * (MAX_DIGITS - 1)) == 10 ** (MAX_DIGITS - 1)  # _ is no digit
+    assert value_of("0x" + "f" * 830) == 16**830 - 1  # 1,000 decimal digits
+
+
+@pytest.mark.parametrize("written", ["9" * (MAX_DIGITS + 1), "-" + "1" * 5000,
+                                     "0x" + "f" * 831, "0o" + "7" * 1108])
+def test_a_longer_integer_is_a_located_error(written):
+    problem = problem_of(written)
     assert (problem.line, problem.column) == (1, 4)
-    assert problem.message == ("invalid YAML: an integer of 4,301 digits is longer than "
-                               "convspec reads (4,300 digits)")
+    assert problem.message == (f"invalid YAML: {written[:20]}... is longer than any integer "
+                               f"convspec reads (1,000 digits)")
 
 
 @pytest.mark.skipif(not hasattr(sys, "set_int_max_str_digits"), reason="Python without the limit")
@@ -108,7 +115,7 @@ def test_a_lower_interpreter_digit_limit_does_not_change_what_is_read():
     old = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(640)
     try:
-        assert value_of("1" + "0" * 1000) == 10**1000
+        assert value_of("1" + "0" * 999) == 10**999
     finally:
         sys.set_int_max_str_digits(old)
 

@@ -66,8 +66,8 @@ def _yaml11_hint(value: Any, kind: str) -> str:
         return ""
     if _BASE60.match(value):
         parts = value.lstrip("+-").split(":")
-        if "." in parts[-1] or "_" in value:
-            return f"; {value} is text, not a number"
+        if "." in parts[-1] or "_" in value or len(parts[0]) > 20:
+            return f"; {value if len(value) <= 60 else _given(value)} is text, not a number"
         sixty = 0
         for part in parts:
             sixty = sixty * 60 + int(part)
@@ -95,9 +95,8 @@ def _not_finite(value: Any, written: str | None) -> str:
 
 def _too_small(value: Any, written: str | None) -> str:
     """A note when a nonzero number as written became 0.0 (below the smallest float)."""
-    if value == 0 and isinstance(value, float) and written and re.search(r"[1-9]", written
-                                                                         .split("e")[0]
-                                                                         .split("E")[0]):
+    mantissa = re.split("[eE]", written or "")[0]
+    if value == 0 and isinstance(value, float) and re.search("[1-9]", mantissa):
         return f" ({written} is too small for a float: it reads as 0.0)"
     return ""
 

@@ -30,9 +30,12 @@ from yaml.constructor import ConstructorError
 
 TAG = "tag:yaml.org,2002:"
 MERGE_TAG = TAG + "merge"
-# The longest integer literal read. Python's own limit on decimal text -> int conversion
-# (sys.get_int_max_str_digits) can be changed by any code in the process; this one cannot.
-MAX_DIGITS = 4300
+# The longest integer read, in decimal digits: far beyond any value a spec holds (a size has
+# at most 10 digits, a seed 19), yet products of a few such numbers stay within Python's limit
+# on int -> text conversion (4,300 digits by default). That limit, and the one on text -> int,
+# can be changed by any code in the process; this one cannot.
+MAX_DIGITS = 1000
+_TOO_LONG = 10**MAX_DIGITS
 
 _DIGITS = r"[0-9](?:_?[0-9])*"
 _DEC = rf"[-+]?{_DIGITS}"
@@ -75,17 +78,18 @@ def _decimal(digits: str) -> int:
 
 def construct_int(loader: yaml.constructor.SafeConstructor, node: yaml.Node) -> int:
     text = loader.construct_scalar(node)
-    if _OCTAL.match(text):
-        return int(text[2:], 8)
-    if _HEX.match(text):
-        return int(text[2:], 16)
-    if not _DECIMAL.match(text):
+    if _OCTAL.match(text) or _HEX.match(text):
+        value = int(text[2:], 8 if text[1] == "o" else 16)  # power-of-two bases: linear time
+        long = value >= _TOO_LONG
+    elif _DECIMAL.match(text):
+        digits = text.lstrip("+-").replace("_", "")
+        long = len(digits) > MAX_DIGITS
+        value = 0 if long else _decimal(digits)
+    else:
         return _refuse(loader, node, "an integer (decimal, 0o octal or 0x hexadecimal)")
-    digits = text.lstrip("+-").replace("_", "")
-    if len(digits) > MAX_DIGITS:
-        raise ConstructorError(None, None, f"an integer of {len(digits):,} digits is longer "
-                               f"than convspec reads ({MAX_DIGITS:,} digits)", node.start_mark)
-    value = _decimal(digits)
+    if long:
+        raise ConstructorError(None, None, f"{text[:20]}... is longer than any integer convspec "
+                               f"reads ({MAX_DIGITS:,} digits)", node.start_mark)
     return -value if text.startswith("-") else value
 
 

@@ -8,8 +8,9 @@ On top of PyYAML's safe loader (no Python tags), a spec is read as follows; ever
 - one document per file; no duplicate keys; every key a name (text), never a list, a number,
   a boolean or null;
 - merge keys (``<<: *base``, ``<<: [*a, *b]``) as YAML defines them: keys written in the
-  mapping win, then the merged mappings in order; merged values keep the position of the text
-  they came from;
+  mapping win, then earlier merged mappings over later ones; merged values keep the position
+  of the text they came from;
+- tabs separate tokens within a line (YAML 1.2), but never indent;
 - bounded work and memory, whatever the interpreter's recursion limit: at most ``MAX_DEPTH``
   levels of nesting and ``MAX_NODES`` values once every alias is expanded (counted while
   composing, in time linear in the file, so "billion laughs" files are refused at the alias
@@ -38,7 +39,7 @@ Marks = dict[Loc, tuple[int, int]]  # path -> (line, column), 1-based
 MAX_DEPTH = 100
 """Deepest nesting of lists and mappings accepted (a spec needs about 6)."""
 MAX_NODES = 100_000
-"""Most keys and values in a document with every alias expanded (the tutorial spec has 60)."""
+"""Most keys and values in a document with every alias expanded (the tutorial spec has 142)."""
 
 _TOO_DEEP = f"invalid YAML: nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
 _WRITTEN_TAGS = frozenset(TAG + t for t in ("int", "float", "bool", "null"))
