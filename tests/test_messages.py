@@ -117,3 +117,14 @@ def test_describe_without_written_text_is_unchanged():
     assert describe(error, Spec, written="1e999") == ("must be a finite number; 1e999 is too "
                                                       "large for a float (the largest is about "
                                                       "1.8e+308)")
+
+
+def test_a_long_message_is_shortened():
+    levels = "".join(f"  {c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("ab", "bc"))
+    text = ("x:\n  a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + levels + HEAD +
+            "layers:\n  - {kind: conv2d, filters: 2, kernel: *c}\n" + LAYERS.split("\n", 1)[1])
+    lines = messages(text)
+    assert lines[1].startswith("layers[0].conv2d.kernel: must be a positive integer or [height, "
+                               "width] of positive integers, got [[[1, 2, 3")
+    assert lines[1].endswith("... (2,439 characters)")
+    assert len(lines[1]) < 300

@@ -37,11 +37,11 @@ def test_merged_values_are_located_where_they_are_written():
     text = (CASES / "yaml-merge-key.yaml").read_text()
     lines = text.splitlines()
     parsed = parse_yaml(text)
-    assert parsed.marks[("layers", 1, "filters")] == (7, 14)  # written in the mapping
-    assert parsed.key_marks[("layers", 1, "filters")] == (7, 5)
+    assert parsed.position(("layers", 1, "filters")) == (7, 14)  # written in the mapping
+    assert parsed.position(("layers", 1, "filters"), key=True) == (7, 5)
     kernel = lines[4].index("kernel: 3") + 1  # merged from the anchor on line 5
-    assert parsed.key_marks[("layers", 1, "kernel")] == (5, kernel)
-    assert parsed.marks[("layers", 1, "kernel")] == (5, kernel + len("kernel: "))
+    assert parsed.position(("layers", 1, "kernel"), key=True) == (5, kernel)
+    assert parsed.position(("layers", 1, "kernel")) == (5, kernel + len("kernel: "))
 
 
 def test_an_error_in_a_merged_value_points_into_the_anchor():
@@ -241,15 +241,37 @@ def test_one_explicit_document_is_fine():
 def test_byte_order_mark_and_windows_line_ends_are_read():
     parsed = parse_yaml("\ufeffa: 1\r\nb: [1,\r\n  2]\r\n")
     assert parsed.data == {"a": 1, "b": [1, 2]}
-    assert parsed.marks[("b", 1)] == (3, 3)
+    assert parsed.position(("b", 1)) == (3, 3)
 
 
 def test_written_text_is_kept_for_numbers_booleans_and_nulls_only():
     parsed = parse_yaml("a: 1.0e+400\nb: yes\nc: true\nd:\ne: '5'\nf: [0x10]\n")
-    assert parsed.written == {("a",): "1.0e+400", ("c",): "true", ("d",): "",
-                              ("f", 0): "0x10"}
+    written = {path: parsed.written(path) for path in
+               [("a",), ("b",), ("c",), ("d",), ("e",), ("f",), ("f", 0), ("g",), ("f", 1)]}
+    assert written == {("a",): "1.0e+400", ("b",): None, ("c",): "true", ("d",): "",
+                       ("e",): None, ("f",): None, ("f", 0): "0x10", ("g",): None,
+                       ("f", 1): None}
 
 
+def test_positions_of_missing_paths_are_those_of_the_nearest_value():
+    parsed = parse_yaml("a:\n  b: [1, 2]\n")
+    assert parsed.position(("a", "b", 5)) == (2, 6)
+    assert parsed.position(("a", "x")) == (2, 3)
+    assert parsed.position(("a", "x"), key=True) == (2, 3)
+    assert parsed.position(("a", "b"), key=True) == (2, 3)
+    assert parsed.position(()) == (1, 1)
+
+
+def test_positions_cost_nothing_for_aliases_that_expand_to_many_values():
+    # 10 + 9 * 10 + 81 * 10 + ... : about 75,000 values with every alias expanded, read in well
+    # under a second because nothing walks the expansion but validation
+    levels = "".join(f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n"
+                     for p, c in zip("abcd", "bcde"))
+    text = "a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]\n" + levels
+    start = time.perf_counter()
+    parsed = parse_yaml(text)
+    assert time.perf_counter() - start < 0.2
+    assert parsed.position(("e", 8, 8, 8, 8, 8)) == (1, 32)
 @pytest.mark.parametrize("text, data", [
     ("name:\tt\n", {"name": "t"}), ("a: b\t\n", {"a": "b"}), ("a: b\t# note\n", {"a": "b"}),
     ("a:\t[1,\t2]\n", {"a": [1, 2]}), ("a: {x:\t1}\n", {"a": {"x": 1}}),

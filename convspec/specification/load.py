@@ -20,7 +20,7 @@ from ..errors import ErrorItem, SpecError
 from ..shapes import ShapeError, ShapeTable, infer_shapes
 from .checks import run_checks
 from .model import Spec
-from .yaml_marks import Loc, Marks, Parsed, YamlProblem, parse_yaml
+from .yaml_marks import Loc, Parsed, YamlProblem, parse_yaml
 
 
 def render_loc(loc: Loc) -> str:
@@ -34,14 +34,8 @@ def render_loc(loc: Loc) -> str:
 class Locator:
     """Maps a validation path to the line and column of the YAML node it came from."""
 
-    def __init__(self, data: Any = None, marks: Marks | None = None,
-                 key_marks: Marks | None = None, written: dict[Loc, str] | None = None):
-        self.data, self.marks, self.key_marks = data, marks or {}, key_marks or {}
-        self.written_text = written or {}
-
-    @classmethod
-    def of(cls, parsed: Parsed) -> Locator:
-        return cls(parsed.data, parsed.marks, parsed.key_marks, parsed.written)
+    def __init__(self, data: Any = None, parsed: Parsed | None = None):
+        self.data, self.parsed = data, parsed
 
     def _data_path(self, loc: Loc) -> Loc:
         """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data.
@@ -66,16 +60,15 @@ class Locator:
         return tuple(path)
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int | None, int | None]:
-        path = self._data_path(loc)
-        if key and path in self.key_marks:
-            return self.key_marks[path]
-        while path and path not in self.marks:
-            path = path[:-1]
-        return self.marks.get(path, (None, None))
+        """Line and column of ``loc`` in the file (its key's with ``key``); (None, None) for data
+        that did not come from a file."""
+        if self.parsed is None:
+            return None, None
+        return self.parsed.position(self._data_path(loc), key=key) or (None, None)
 
     def written(self, loc: Loc) -> str | None:
         """The text of the number, boolean or null at ``loc`` as the file spells it."""
-        return self.written_text.get(self._data_path(loc))
+        return self.parsed.written(self._data_path(loc)) if self.parsed else None
 
     def item(self, loc: Loc, message: str, *, key: bool = False) -> ErrorItem:
         line, column = self.position(loc, key=key)
@@ -134,7 +127,7 @@ def parse_spec_text(text: str, source: str | None = None) -> tuple[Any, Locator]
         parsed = parse_yaml(text)
     except YamlProblem as exc:
         raise SpecError([ErrorItem(exc.message, "", exc.line, exc.column)], source) from None
-    return parsed.data, Locator.of(parsed)
+    return parsed.data, Locator(parsed.data, parsed)
 
 
 def read_spec_text(path: str | os.PathLike[str]) -> str:

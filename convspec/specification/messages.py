@@ -149,6 +149,8 @@ def describe(error: dict[str, Any], root: type[BaseModel], written: str | None =
     """One sentence for one pydantic error; ``written``: the value's text in the file, if known
     (numbers, booleans and nulls; see ``yaml_marks.Parsed.written``)."""
     message = _sentence(error, root, written)
+    if len(message) > 300:  # a value repeated by aliases, written out by a validator
+        message = f"{message[:240]}... ({len(message):,} characters)"
     if written == "":  # YAML reads a missing value as null
         return f"{message} (the value is empty)"
     return message + _yaml11_hint(error.get("input"), error["type"])

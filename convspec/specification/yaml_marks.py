@@ -15,13 +15,13 @@ On top of PyYAML's safe loader (no Python tags), a spec is read as follows; ever
   levels of nesting and ``MAX_NODES`` values once every alias is expanded (counted while
   composing, in time linear in the file, so "billion laughs" files are refused at the alias
   that crosses the limit before anything is expanded); an alias inside its own anchor is refused;
-- the line and column of every key and value, and the text of every plain scalar that is not
-  text (so a message can say ``1.0e+400`` rather than ``inf``).
+- the line and column of every key and value, and the text of every scalar that is not text
+  (so a message can say ``1.0e+400`` rather than ``inf``), looked up along one path on demand.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -33,8 +33,7 @@ from yaml.scanner import Scanner
 
 from .yaml_core import CONSTRUCTORS, MERGE_TAG, TAG, CoreResolver
 
-Loc = tuple[Any, ...]
-Marks = dict[Loc, tuple[int, int]]  # path -> (line, column), 1-based
+Loc = tuple[Any, ...]  # a path into the data: keys and list indices
 
 MAX_DEPTH = 100
 """Deepest nesting of lists and mappings accepted (a spec needs about 6)."""
@@ -228,28 +227,51 @@ class _Loader(Reader, _BoundedScanner, Parser, _BoundedComposer, _SpecConstructo
 
 @dataclass
 class Parsed:
-    """One YAML document: its data and where each part of it was written."""
+    """One YAML document: its data and its node tree, which knows where each part was written.
+
+    Positions are looked up on demand, along one path, so a document whose aliases expand to
+    many values costs nothing here beyond what validating it costs.
+    """
 
     data: Any
-    marks: Marks = field(default_factory=dict)  # path -> position of the value
-    key_marks: Marks = field(default_factory=dict)  # path -> position of its key
-    written: dict[Loc, str] = field(default_factory=dict)  # path -> text of a non-text scalar
+    root: yaml.Node | None = None
 
+    def _walk(self, path: Loc) -> tuple[list[yaml.Node], yaml.Node | None]:
+        """The nodes along ``path`` as far as it exists, and the key node of the last one."""
+        nodes: list[yaml.Node] = [self.root] if self.root is not None else []
+        key: yaml.Node | None = None
+        for part in path:
+            node = nodes[-1] if nodes else None
+            if isinstance(node, yaml.MappingNode):
+                pair = next(((k, v) for k, v in node.value
+                             if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+                if pair is None:
+                    break
+                key = pair[0]
+                nodes.append(pair[1])
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and \
+                    0 <= part < len(node.value):
+                key = None
+                nodes.append(node.value[part])
+            else:
+                break
+        return nodes, key
 
-def _collect(node: yaml.Node, loc: Loc, parsed: Parsed) -> None:
-    parsed.marks[loc] = _at(node.start_mark)
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag in _WRITTEN_TAGS:
-            parsed.written[loc] = node.value
-    elif isinstance(node, yaml.MappingNode):
-        # the last pair of a key is the one in the data (merged pairs come first)
-        pairs = {k.value: (k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)}
-        for key, (key_node, value_node) in pairs.items():
-            parsed.key_marks[(*loc, key)] = _at(key_node.start_mark)
-            _collect(value_node, (*loc, key), parsed)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _collect(item, (*loc, i), parsed)
+    def position(self, path: Loc, *, key: bool = False) -> tuple[int, int] | None:
+        """(line, column) of the value at ``path``, or of its key; else of the nearest
+        enclosing value that exists (a missing key is reported at its mapping)."""
+        nodes, key_node = self._walk(path)
+        if key and key_node is not None and len(nodes) == len(path) + 1:
+            return _at(key_node.start_mark)
+        return _at(nodes[-1].start_mark) if nodes else None
+
+    def written(self, path: Loc) -> str | None:
+        """The text of the number, boolean or null at ``path`` as the file spells it."""
+        nodes, _ = self._walk(path)
+        node = nodes[-1] if len(nodes) == len(path) + 1 else None
+        if isinstance(node, yaml.ScalarNode) and node.tag in _WRITTEN_TAGS:
+            return node.value
+        return None
 
 
 def _located(exc: yaml.MarkedYAMLError) -> YamlProblem:
@@ -282,7 +304,7 @@ def parse_yaml(text: str) -> Parsed:
         if node is None:
             raise YamlProblem("the file is empty; a spec is a mapping with name, input, "
                               "classes and layers", 1, 1)
-        parsed = Parsed(loader.construct_document(node))
+        parsed = Parsed(loader.construct_document(node), node)
     except yaml.MarkedYAMLError as exc:
         raise _located(exc) from None
     except yaml.YAMLError as exc:
@@ -293,5 +315,4 @@ def parse_yaml(text: str) -> Parsed:
         raise YamlProblem("invalid YAML: nested too deeply", *_at(mark)) from None
     finally:
         loader.dispose()
-    _collect(node, (), parsed)
     return parsed
