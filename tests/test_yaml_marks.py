@@ -234,6 +234,16 @@ def test_second_document_says_how_to_fix_it():
                                "the '---' line)")
 
 
+@pytest.mark.parametrize("version, message", [
+    ("1." + "9" * 5000, "a %YAML version number of 5,000 digits; convspec reads YAML 1.2"),
+    ("2.0", "found incompatible YAML document (version 1.* is required)"),
+])
+def test_yaml_directive_with_an_odd_version_is_located(version, message):
+    problem = problem_of(f"%YAML {version}\n---\na: 1\n")
+    assert problem.line == 1
+    assert problem.message == f"invalid YAML: {message}"
+
+
 def test_one_explicit_document_is_fine():
     assert parse_yaml("%YAML 1.1\n---\na: 032\n...\n").data == {"a": 32}
 

@@ -77,6 +77,17 @@ class _BoundedScanner(Scanner):
                 self.forward()
             super().scan_to_next_token()
 
+    def scan_yaml_directive_number(self, start_mark: yaml.Mark) -> int:
+        """A number of ``%YAML 1.2``, refused when longer than any version (PyYAML would
+        convert thousands of digits with int(), past Python's limit)."""
+        length = 0
+        while "0" <= self.peek(length) <= "9":
+            length += 1
+        if length > 9:
+            raise YamlProblem(f"invalid YAML: a %YAML version number of {length:,} digits; "
+                              f"convspec reads YAML 1.2", *_at(self.get_mark()))
+        return super().scan_yaml_directive_number(start_mark)
+
     def fetch_flow_collection_start(self, TokenClass: type) -> None:  # noqa: N803 (PyYAML's)
         if self.flow_level + 1 + len(self.indents) > MAX_DEPTH:
             raise YamlProblem(_TOO_DEEP, *_at(self.get_mark()))
