@@ -40,17 +40,28 @@ def format_table(table: ShapeTable, *, totals: bool = True) -> str:
 def memory_size(scalars: int, bytes_per_scalar: int = 4) -> str:
     """``1.23 MB``: the size of ``scalars`` float32 values in binary units (as Keras'
     summary writes them: B, KB, MB, GB, each 1024 times the last)."""
-    size = float(scalars * bytes_per_scalar)
+    size, scale = scalars * bytes_per_scalar, 1
     for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024:
-            return f"{size:.2f} {unit}"
-        size /= 1024
-    return f"{size:.2f} TB"
+        if size < 1024 * scale:
+            return f"{hundredths(size, scale)} {unit}"
+        scale *= 1024
+    return f"{hundredths(size, scale)} TB"
 
 
 def flops_text(flops: int) -> str:
     """``6.73 MFLOPs`` below a billion, else ``3.63 GFLOPs``."""
-    return f"{flops / 1e6:.2f} MFLOPs" if flops < 1e9 else f"{flops / 1e9:.2f} GFLOPs"
+    if flops < 10**9:
+        return f"{hundredths(flops, 10**6)} MFLOPs"
+    return f"{hundredths(flops, 10**9)} GFLOPs"
+
+
+def hundredths(count: int, unit: int) -> str:
+    """``count / unit`` to two decimals (half up), in integers: exact for any count, where a
+    float division overflows beyond 1.8e308 (every size is bounded, but a product of many is
+    not)."""
+    value, rest = divmod(count * 100, unit)
+    value += 2 * rest >= unit
+    return f"{value // 100:,}.{value % 100:02d}".replace(",", "")
 
 
 def format_totals(table: ShapeTable) -> str:

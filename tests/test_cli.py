@@ -77,6 +77,33 @@ def test_shapes_mnist(capsys):
                          "(forward)")
 
 
+@pytest.mark.parametrize("count, text", [
+    (0, "0.00"), (6_726_144, "6.73"), (4_999, "0.00"), (5_000, "0.01"), (994_999, "0.99"),
+    (995_000, "1.00"), (10**400, "1" + "0" * 394 + ".00"),
+])
+def test_millions_are_exact_for_any_count(count, text):
+    from convspec.cli.shapes_cmd import _millions
+
+    assert _millions(count) == text
+
+
+def test_shapes_of_the_largest_sizes_in_bounds(capsys, tmp_path):
+    big = 2**31 - 1
+    path = tmp_path / "big.yaml"
+    path.write_text(f"name: big\ninput: {{height: {big}, width: {big}, channels: {big}}}\n"
+                    f"classes: {big}\nlayers:\n  - {{kind: flatten}}\n"
+                    f"  - {{kind: dense, units: {big}}}\n")
+    code, out, _ = run(capsys, "shapes", str(path))
+    assert code == 0
+    params = big**3 * big + big
+    flops = 2 * big**4  # 4.25e37: beyond int64, exact as Python ints, no float in between
+    assert out.splitlines()[-1] == (f"{params:,} parameters, {big**4:,} MACs = "
+                                    f"{flops // 10**6}.{flops // 10**4 % 100:02d} MFLOPs per "
+                                    f"image (forward)")
+    code, out, _ = run(capsys, "shapes", "--json", str(path))
+    assert code == 0 and json.loads(out)["params"] == params
+
+
 def test_shapes_json(capsys):
     code, out, err = run(capsys, "shapes", "--json", MNIST)
     assert code == 0 and err == ""

@@ -122,12 +122,12 @@ def test_numbers_are_bounded_sizes_and_finite_floats(cls):
 
 @pytest.mark.parametrize("layer, message", [
     ("{kind: conv2d, filters: 2, kernel: 3000000000}",
-     "layers[0].conv2d.kernel: must be at most 2147483647, got 3000000000"),
+     "layers[0].conv2d.kernel: must be at most 2,147,483,647, got 3000000000"),
     ("{kind: conv2d, filters: 2, kernel: [3, 1e999999999]}", "layers[0].conv2d.kernel: must be"),
     ("{kind: maxpool, padding: [1, 99999999999]}",
-     "layers[0].maxpool.padding: must be at most 2147483647, got 99999999999"),
+     "layers[0].maxpool.padding: must be at most 2,147,483,647, got 99999999999"),
     ("{kind: conv2d, filters: 4294967296, kernel: 1}",
-     "layers[0].conv2d.filters: must be at most 2147483647, got 4294967296"),
+     "layers[0].conv2d.filters: must be at most 2,147,483,647, got 4294967296"),
     ("{kind: leaky_relu, alpha: .inf}", "layers[0].leaky_relu.alpha:"),
     ("{kind: dropout, rate: .nan}", "layers[0].dropout.rate:"),
     ("{kind: batchnorm, epsilon: 1e400}", "layers[0].batchnorm.epsilon:"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -264,10 +265,17 @@ def test_list_as_key_is_refused():
     assert "mapping key must be a plain value" in error.items[0].message
 
 
-def test_deep_nesting_is_an_error_not_a_crash():
-    error = error_of("name: " + "[" * 800 + "]" * 800 + "\n")  # > the recursion limit
-    assert error.items[0].line == 1
-    assert "nested too deeply" in error.items[0].message
+@pytest.mark.parametrize("recursion_limit", [None, 20_000])
+def test_deep_nesting_is_an_error_not_a_crash(recursion_limit):
+    # the limit is convspec's own: other code in the process may raise the interpreter's
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(recursion_limit or old)
+    try:
+        error = error_of("name: " + "[" * 800 + "]" * 800 + "\n")
+    finally:
+        sys.setrecursionlimit(old)
+    assert str(error) == ("s.yaml:1:106: invalid YAML: nested too deeply (more than 100 levels "
+                          "of lists and mappings)")
 
 
 def test_missing_file_names_the_file(tmp_path):
@@ -282,7 +290,30 @@ def test_undecodable_file(tmp_path):
     path.write_bytes(b"\xff\xfe\x00name")
     with pytest.raises(SpecError) as info:
         load_spec(path)
-    assert str(info.value).startswith(f"{path}: cannot read the file:")
+    assert str(info.value) == (f"{path}:1:1: the file is UTF-16 text; convspec reads UTF-8: "
+                               f"save it as UTF-8")
+
+
+@pytest.mark.parametrize("raw, line, column, byte", [
+    (b"name: t\ndescription: caf\xe9 au lait\n", 2, 17, "e9"),  # Latin-1, not UTF-8
+    (b"\xef\xbb\xbfname: \xc3\xa9t\xe9\n", 1, 9, "e9"),  # after a BOM and a 2-byte character
+    (b"\x80", 1, 1, "80"),
+    (b"a: \xe2\x82\n", 1, 4, "e2"),  # a character cut short
+])
+def test_a_byte_that_is_not_utf8_is_located(tmp_path, raw, line, column, byte):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(raw)
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value) == (f"{path}:{line}:{column}: the file is not UTF-8 text: byte "
+                               f"0x{byte} cannot be read here; save the file as UTF-8")
+
+
+def test_a_utf8_byte_order_mark_is_read_as_nothing(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(b"\xef\xbb\xbf" + spec_text().encode())
+    assert load_spec(path).name == "t"
+    assert loads_spec("\ufeff" + spec_text()).name == "t"
 
 
 # --------------------------------------------------------------------------- errors
@@ -383,6 +414,12 @@ def test_invalid_fixture_reports_exactly_the_expected_errors(path):
     "must be a mapping of keys to values", "must be a list", "must list at least 1 layer(s)",
     "must start with a letter or '_'", "must match", "duplicate layer name",
     "give either 'iterations' or 'epochs'",
+    # numbers, and values YAML 1.1 read differently
+    "must be a finite number, got", "is too large for a float", "must be at most 2,147,483,647",
+    "must be at most 9,223,372,036,854,775,807", "-digit number",
+    "is text, not a number (YAML 1.1 read it as the base-60 number",
+    "YAML 1.2 has no binary numbers", "write true or false", "put it in quotes",
+    "(the value is empty)",
     # shapes
     "does not fit", "needs a flat input", "needs an HxWxC input",
     "the input is already flat", "the network ends with output", "remove the final softmax",

@@ -6,17 +6,18 @@ import sys
 
 import click
 
+from ._types import BACKEND, SEED, SIZE, FiniteFloat
 from ._util import reporting
 
 
 @click.command("check")
 @click.argument("spec_path", metavar="SPEC", type=click.Path(dir_okay=False))
-@click.option("--backend", "-b", "backends", multiple=True,
+@click.option("--backend", "-b", "backends", type=BACKEND, multiple=True,
               help="Backend to check, or 'onnx' for the ONNX export (repeatable; default: "
                    "every installed backend that can build the spec, and onnx).")
-@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-5, show_default=True)
+@click.option("--batch", type=SIZE, default=8, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True)
 def command(spec_path: str, backends: tuple[str, ...], batch: int, seed: int,
             tolerance: float) -> None:
     """Run one random batch through every backend (and the ONNX export) and the NumPy

@@ -7,6 +7,7 @@ import json
 import click
 
 from ..data.catalog import DATASET_NAMES
+from ._types import BACKEND
 from ._util import reporting
 
 
@@ -15,7 +16,7 @@ from ._util import reporting
 @click.option("--weights", "-w", type=click.Path(exists=True),
               help="A run directory or a weights file (.safetensors) from any backend "
               "(default: RUN_DIR's own; needed with a SPEC).")
-@click.option("--backend", "-b", default=None,
+@click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend to run (default: the run's, else torch).")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True)

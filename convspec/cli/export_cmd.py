@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ._types import FiniteFloat
 from ._util import reporting
 
 FORMATS = ("onnx", "torchscript", "savedmodel")  # convspec.export.FORMATS, without importing it
@@ -26,7 +27,7 @@ FORMATS = ("onnx", "torchscript", "savedmodel")  # convspec.export.FORMATS, with
 @click.option("--force", is_flag=True, help="Replace an existing export at --out.")
 @click.option("--verify/--no-verify", default=True, show_default=True,
               help="Load the export back and compare its logits with the NumPy reference.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=1e-5, show_default=True,
+@click.option("--tolerance", type=FiniteFloat(min=0), default=1e-5, show_default=True,
               help="Largest max abs difference from the NumPy reference accepted, per unit "
               "of the largest logit when that exceeds 1.")
 def command(run_dir: str, fmt: str, out: str | None, weights: str | None,

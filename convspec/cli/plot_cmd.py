@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ._types import BACKEND, COUNT
 from ._util import reporting
 
 WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all")
@@ -15,11 +16,11 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all
 @click.argument("target", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
 @click.option("--what", "-w", "what", multiple=True, type=click.Choice(WHAT), default=("all",),
               show_default=True, help="Which figures (repeatable).")
-@click.option("--image", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--image", type=COUNT, default=0, show_default=True,
               help="Test image whose conv activations are shown.")
 @click.option("--layer", "layers", multiple=True,
               help="Conv layer for filters/activations (repeatable; default: all conv layers).")
-@click.option("--backend", "-b", default=None,
+@click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend for activations and predictions (default: the run's).")
 @click.option("--data", "data", type=click.Path(),
               help="Use this data instead of the run's: a folder, a folder of IDX files, a "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ._types import BACKEND, SIZE
 from ._util import reporting
 
 
@@ -13,7 +14,7 @@ from ._util import reporting
                 type=click.Path())
 @click.option("--weights", "-w", type=click.Path(exists=True),
               help="A run directory or a weights file (default: RUN_DIR's; needed with a SPEC).")
-@click.option("--backend", "-b", default=None,
+@click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend to run (default: the run's, else torch).")
 @click.option("--resize", type=click.Choice(["nearest", "bilinear", "bicubic", "lanczos", "box",
                                              "hamming"]),
@@ -24,7 +25,7 @@ from ._util import reporting
               "(default: the run's data source's, else black).")
 @click.option("--invert", is_flag=True,
               help="Invert grey levels (for dark digits on a light background).")
-@click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--top", type=SIZE, default=3, show_default=True,
               help="How many classes to list per image.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",
               show_default=True, help="Output: a line per file, CSV or JSON.")

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import click
 
+from ._types import BACKEND, COUNT
 from ._util import reporting
 
 
 @click.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--image", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--image", type=COUNT, default=0, show_default=True,
               help="Test image whose conv activations are shown.")
-@click.option("--backend", "-b", default=None, help="Backend to run (default: the run's).")
+@click.option("--backend", "-b", type=BACKEND, default=None,
+              help="Backend to run (default: the run's).")
 @click.option("--data", "data", type=click.Path(),
               help="Use this data instead of the run's: a folder, a folder of IDX files, a "
               ".csv or a .npz.")

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..data.catalog import DATASET_NAMES
+from ._types import BACKEND, COUNT, SEED, SIZE, FiniteFloat
 from ._util import reporting, verbose_logging
 
 
@@ -36,18 +37,15 @@ class _Interval(click.ParamType):
         if isinstance(value, int) or value == "epoch":
             return value
         try:
-            number = int(value)
-        except ValueError:
-            number = 0
-        if number < 1:
-            self.fail(f"{value!r} is neither a positive number of iterations nor 'epoch'",
-                      param, ctx)
-        return number
+            return SIZE.convert(value, param, ctx)
+        except click.BadParameter:
+            self.fail(f"{value!r} is neither a number of iterations from 1 to "
+                      f"{SIZE.max:,} nor 'epoch'", param, ctx)
 
 
 @click.command("train")
 @click.argument("spec_path", metavar="SPEC", required=False, type=click.Path(dir_okay=False))
-@click.option("--backend", "-b", default=None,
+@click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend: torch (default) or tensorflow (tf), or any registered plugin; "
               "with --resume, the run's own backend unless given.")
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
@@ -58,10 +56,10 @@ class _Interval(click.ParamType):
               "--set 'train.optimizer={kind: sgd}'. VALUE is read as YAML.")
 @click.option("--print-spec", is_flag=True,
               help="Print the resolved spec (overrides applied) and its shape table, and exit.")
-@click.option("--iterations", type=click.IntRange(min=1), help="Override train.iterations.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Override train.epochs.")
-@click.option("--batch-size", type=click.IntRange(min=1), help="Override train.batch_size.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+@click.option("--iterations", type=SIZE, help="Override train.iterations.")
+@click.option("--epochs", type=SIZE, help="Override train.epochs.")
+@click.option("--batch-size", type=SIZE, help="Override train.batch_size.")
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True),
               help="Override the optimizer's learning rate.")
 @click.option("--dataset", type=click.Choice(DATASET_NAMES),
               help="Override train.dataset.")
@@ -73,14 +71,14 @@ class _Interval(click.ParamType):
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with a built-in dataset's IDX files (else $CONVSPEC_DATA_DIR, the "
               "cache, system copies, a download, or for MNIST the bundled 5,000-image sample).")
-@click.option("--seed", type=click.IntRange(min=0), help="Override train.seed.")
+@click.option("--seed", type=SEED, help="Override train.seed.")
 @click.option("--validate-every", type=_Interval(),
               help="Validation loss and accuracy every N iterations or every 'epoch' "
               "(train.validate_every; default: epoch).")
-@click.option("--patience", type=click.IntRange(min=0),
+@click.option("--patience", type=COUNT,
               help="Early stopping: stop after N validations without improvement "
               "(train.early_stopping.patience).")
-@click.option("--min-delta", type=click.FloatRange(min=0),
+@click.option("--min-delta", type=FiniteFloat(min=0),
               help="Early stopping: the smallest change that counts as an improvement "
               "(train.early_stopping.min_delta).")
 @click.option("--monitor", type=click.Choice(["val_loss", "val_accuracy"]),
@@ -90,7 +88,7 @@ class _Interval(click.ParamType):
               help="Run directory (default: runs/<name>-<timestamp>).")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True),
               help="Continue the run in this directory from its checkpoint.")
-@click.option("--checkpoint-every", type=click.IntRange(min=1),
+@click.option("--checkpoint-every", type=SIZE,
               help="Checkpoint interval in iterations (default: the validation interval).")
 @click.option("--tensorboard/--no-tensorboard", default=True, show_default=True,
               help="TensorBoard event files in the run directory (tensorboard --logdir runs).")
@@ -99,7 +97,7 @@ class _Interval(click.ParamType):
 @click.option("--verbose", "-v", is_flag=True,
               help="Also print details: where data was looked for, and why a fallback was used.")
 @click.option("--plots", is_flag=True, help="Write all plots into the run directory at the end.")
-@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--nproc", type=SIZE, default=1, show_default=True,
               help="Data-parallel replicas. torch: N processes under torchrun "
               "(DistributedDataParallel; gloo on CPU, NCCL on GPU). tensorflow: N local "
               "devices under MirroredStrategy (TF_CONFIG adds hosts). The batch size stays "

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
+from ..limits import number_text
 from ..specification.types import MAX_SIZE, Count, Size
 
 Shape = tuple[int, ...]
@@ -85,7 +86,7 @@ def _too_large(value: Any, low: int, error: str) -> None:
     whole = [v for v in values if isinstance(v, int) and not isinstance(v, bool) and v >= low]
     if len(whole) == len(values) and len(values) in (1, 2) and max(values) > MAX_SIZE:
         raise PydanticCustomError(error, "must be at most {max}, got {v}",
-                                  {"max": MAX_SIZE, "v": max(values)})
+                                  {"max": f"{MAX_SIZE:,}", "v": number_text(max(values))})
 
 
 def _pair(value: Any) -> tuple[int, int]:

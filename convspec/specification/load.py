@@ -1,6 +1,7 @@
 """Load and validate a spec in passes, all reporting through ``SpecError``.
 
-1. YAML (safe, no duplicate keys) with the position of every node;
+1. YAML (safe, YAML 1.2 scalars, bounded, no duplicate keys; see ``yaml_marks``) with the
+   position of every node;
 2. pydantic types and ranges (every error at once), then, in ``Spec``'s own validator, block
    expansion, the cross-field checks (names) and the graph's rules;
 3. shape inference, located at the first layer that cannot be applied (where it was written:
@@ -9,6 +10,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from pydantic import ValidationError
 from ..errors import ErrorItem, SpecError
 from ..shapes import ShapeError, ShapeTable, infer_shapes
 from .model import Spec
-from .yaml_marks import Loc, Marks, YamlProblem, parse_yaml
+from .yaml_marks import Loc, Parsed, YamlProblem, parse_yaml
 
 
 def render_loc(loc: Loc) -> str:
@@ -34,19 +36,27 @@ def render_loc(loc: Loc) -> str:
 class Locator:
     """Maps a validation path to the line and column of the YAML node it came from."""
 
-    def __init__(self, data: Any = None, marks: Marks | None = None,
-                 key_marks: Marks | None = None):
-        self.data, self.marks, self.key_marks = data, marks or {}, key_marks or {}
+    def __init__(self, data: Any = None, parsed: Parsed | None = None):
+        self.data, self.parsed = data, parsed
 
     def _data_path(self, loc: Loc) -> Loc:
-        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters) absent from data
-        (or, like ``block`` in layers[3].block.filters, followed by a key of the mapping)."""
+        """Drop discriminator tags (``conv2d`` in layers[3].conv2d.filters, ``block`` in
+        layers[3].block.filters), which are not keys of the data.
+
+        Pydantic puts the tag of a discriminated union right after the union's own location,
+        so the first part that equals a mapping's ``kind`` is the tag, even when a field has
+        the same name: the optimizer ``{kind: momentum, momentum: 0.9}`` reports
+        ``optimizer.momentum.momentum``, which is the data path ``optimizer.momentum``. A path
+        that ends at such a key (``layers[1].block``, a block instance's ``block:``) is the key.
+        """
         path: list[Any] = []
         node = self.data
+        tagged: Any = None  # the mapping whose tag was dropped
         for i, part in enumerate(loc):
-            after = loc[i + 1] if i + 1 < len(loc) else None
-            if isinstance(node, dict) and node.get("kind") == part and (
-                    part not in node or (after is not None and after in node)):
+            last = i == len(loc) - 1  # a key named like the kind, at the end: the key itself
+            if (isinstance(node, dict) and node.get("kind") == part and tagged is not node
+                    and not (last and part in node)):
+                tagged = node
                 continue
             path.append(part)
             try:
@@ -56,12 +66,15 @@ class Locator:
         return tuple(path)
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int | None, int | None]:
-        path = self._data_path(loc)
-        if key and path in self.key_marks:
-            return self.key_marks[path]
-        while path and path not in self.marks:
-            path = path[:-1]
-        return self.marks.get(path, (None, None))
+        """Line and column of ``loc`` in the file (its key's with ``key``); (None, None) for data
+        that did not come from a file."""
+        if self.parsed is None:
+            return None, None
+        return self.parsed.position(self._data_path(loc), key=key) or (None, None)
+
+    def written(self, loc: Loc) -> str | None:
+        """The text of the number, boolean or null at ``loc`` as the file spells it."""
+        return self.parsed.written(self._data_path(loc)) if self.parsed else None
 
     def item(self, loc: Loc, message: str, *, key: bool = False) -> ErrorItem:
         line, column = self.position(loc, key=key)
@@ -73,8 +86,9 @@ def _pydantic_items(exc: ValidationError, locator: Locator) -> list[ErrorItem]:
 
     items = []
     for error in exc.errors(include_url=False):
-        key = error["type"] == "extra_forbidden"
-        items.append(locator.item(tuple(error["loc"]), describe(error, Spec), key=key))
+        loc = tuple(error["loc"])
+        message = describe(error, Spec, written=locator.written(loc))
+        items.append(locator.item(loc, message, key=error["type"] == "extra_forbidden"))
     return items
 
 
@@ -115,20 +129,45 @@ def shapes(spec: Spec, *, source: str | None = None,
 
 def parse_spec_text(text: str, source: str | None = None) -> tuple[Any, Locator]:
     try:
-        data, marks, key_marks = parse_yaml(text)
+        parsed = parse_yaml(text)
     except YamlProblem as exc:
         raise SpecError([ErrorItem(exc.message, "", exc.line, exc.column)], source) from None
-    return data, Locator(data, marks, key_marks)
+    return parsed.data, Locator(parsed.data, parsed)
 
 
 def read_spec_text(path: str | os.PathLike[str]) -> str:
-    """The text of the spec file at ``path``; a SpecError naming the file if unreadable."""
+    """The text of the UTF-8 spec file at ``path`` (a byte-order mark is dropped); a SpecError
+    naming the file if it is unreadable, with the line and column of a byte that is not UTF-8."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise SpecError([ErrorItem("no such file")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         raise SpecError([ErrorItem(f"cannot read the file: {exc}")], str(path)) from None
+    return decode_spec(raw, str(path))
+
+
+_OTHER_ENCODINGS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32",
+                    b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
+def decode_spec(raw: bytes, source: str | None = None) -> str:
+    """UTF-8 bytes as text; a SpecError at the line and column of the first bad byte."""
+    for bom, encoding in _OTHER_ENCODINGS.items():
+        if raw.startswith(bom):
+            raise SpecError([ErrorItem(f"the file is {encoding} text; convspec reads UTF-8: "
+                                       f"save it as UTF-8", "", 1, 1)], source)
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    try:
+        return raw[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        start = bom + exc.start
+    line_start = raw.rfind(b"\n", 0, start) + 1
+    line = raw.count(b"\n", 0, start) + 1
+    column = len(raw[line_start:start].decode("utf-8-sig", errors="replace")) + 1
+    raise SpecError([ErrorItem(f"the file is not UTF-8 text: byte 0x{raw[start]:02x} cannot be "
+                               f"read here; save the file as UTF-8", "", line, column)],
+                    source) from None
 
 
 def load_spec(path: str | os.PathLike[str], *, with_shapes: bool = True) -> Spec:

@@ -1,12 +1,17 @@
 """Turn pydantic's error dicts into short sentences a person can act on.
 
 Pydantic says *what* failed; this adds what is allowed, the value given, and a
-"did you mean" for misspelt keys and kinds.
+"did you mean" for misspelt keys and kinds. Where the loader kept the text of a number, boolean
+or null as written (``written``), a message can say what the file says (``1.0e+400 is too large
+for a float`` rather than ``got inf``) and how to write the value (quote ``true`` to make it
+text; ``5:5`` is text in YAML 1.2, not the base-60 number 305).
 """
 
 from __future__ import annotations
 
 import difflib
+import math
+import re
 import types
 import typing
 from typing import Any, Literal, Union
@@ -14,6 +19,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 
 from ..layers import LAYER_KINDS
+from ..limits import digits, number_text
 
 
 def suggest(word: str, allowed: list[str] | tuple[str, ...]) -> str:
@@ -23,7 +29,68 @@ def suggest(word: str, allowed: list[str] | tuple[str, ...]) -> str:
 
 def _given(value: Any) -> str:
     kind = {dict: "a mapping", list: "a list"}.get(type(value))
-    return kind or repr(value)
+    if kind:
+        return kind
+    if isinstance(value, int) and not isinstance(value, bool):
+        return number_text(value)
+    if isinstance(value, str) and len(value) > 60:
+        return f"{value[:40]!r}... ({len(value):,} characters)"
+    return repr(value)
+
+
+def _limit(bound: Any) -> str:
+    return f"{bound:,}" if isinstance(bound, int) and abs(bound) >= 10_000 else str(bound)
+
+
+_BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?\Z")
+_YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
+_NUMBER_ERRORS = frozenset({"int_type", "int_parsing", "int_from_float", "float_type",
+                            "float_parsing", "pair", "padding"})
+
+
+def _yaml11_hint(value: Any, kind: str) -> str:
+    """How to write a value YAML 1.1 would have read as a number or a boolean, else ''."""
+    if not isinstance(value, str):
+        return ""
+    if kind in ("bool_type", "bool_parsing") and value.lower() in _YAML11_BOOLS:
+        return f"; write true or false ({value!r} is text in YAML 1.2, which convspec reads)"
+    if kind not in _NUMBER_ERRORS:
+        return ""
+    if _BASE60.match(value):
+        parts = value.lstrip("+-").split(":")
+        if "." in parts[-1] or "_" in value or len(parts[0]) > 20:
+            return f"; {value if len(value) <= 60 else _given(value)} is text, not a number"
+        sixty = 0
+        for part in parts:
+            sixty = sixty * 60 + int(part)
+        hint = f"; {value} is text, not a number (YAML 1.1 read it as the base-60 number {sixty})"
+        if kind in ("pair", "padding") and len(parts) == 2 and value[0] not in "+-":
+            hint += f": write [{int(parts[0])}, {int(parts[1])}] for a height and a width"
+        return hint
+    if re.match(r"[-+]?0b[01_]+\Z", value):
+        return f"; {value} is text (YAML 1.2 has no binary numbers): write it in decimal"
+    return ""
+
+
+def _not_finite(value: Any, written: str | None) -> str:
+    """'must be a finite number' and what was given: inf, nan, or a number beyond float range."""
+    if written is not None and isinstance(value, float) and math.isinf(value) and \
+            "inf" not in written.lower():
+        return (f"must be a finite number; {written} is too large for a float (the largest is "
+                f"about 1.8e+308)")
+    if isinstance(value, int):
+        return (f"must be a finite number; {_given(value)} is too large for a float "
+                f"(the largest is about 1.8e+308)")
+    shown = written if written is not None else repr(value)
+    return f"must be a finite number, got {shown}"
+
+
+def _too_small(value: Any, written: str | None) -> str:
+    """A note when a nonzero number as written became 0.0 (below the smallest float)."""
+    mantissa = re.split("[eE]", written or "")[0]
+    if value == 0 and isinstance(value, float) and re.search("[1-9]", mantissa):
+        return f" ({written} is too small for a float: it reads as 0.0)"
+    return ""
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -70,8 +137,18 @@ def models_at(root: type[BaseModel], loc: tuple[Any, ...]) -> list[type[BaseMode
     return [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
 
 
-def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
-    """One sentence for one pydantic error."""
+def describe(error: dict[str, Any], root: type[BaseModel], written: str | None = None) -> str:
+    """One sentence for one pydantic error; ``written``: the value's text in the file, if known
+    (numbers, booleans and nulls; see ``yaml_marks.Parsed.written``)."""
+    message = _sentence(error, root, written)
+    if len(message) > 300:  # a value repeated by aliases, written out by a validator
+        message = f"{message[:240]}... ({len(message):,} characters)"
+    if written == "":  # YAML reads a missing value as null
+        return f"{message} (the value is empty)"
+    return message + _yaml11_hint(error.get("input"), error["type"])
+
+
+def _sentence(error: dict[str, Any], root: type[BaseModel], written: str | None) -> str:
     kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
     loc = error["loc"]
     if kind == "extra_forbidden":
@@ -103,21 +180,28 @@ def describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     if kind == "greater_than":
         gt = ctx.get("gt")  # 0 on integer fields, 0.0 on number fields
         if gt == 0 and isinstance(gt, int) and isinstance(value, int):
-            return f"must be a positive integer, got {value}"
-        return f"must be greater than {ctx.get('gt')}, got {value}"
+            return f"must be a positive integer, got {_given(value)}"
+        return f"must be greater than {gt}, got {_given(value)}{_too_small(value, written)}"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}, got {value}"
+        return f"must be at least {_limit(ctx.get('ge'))}, got {_given(value)}"
     if kind == "less_than":
-        return f"must be less than {ctx.get('lt')}, got {value}"
+        return f"must be less than {_limit(ctx.get('lt'))}, got {_given(value)}"
     if kind == "less_than_equal":
-        return f"must be at most {ctx.get('le')}, got {value}"
+        return f"must be at most {_limit(ctx.get('le'))}, got {_given(value)}"
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return f"must be an integer, got {_given(value)}"
+    if kind == "finite_number":
+        return _not_finite(value, written)
     if kind in ("float_type", "float_parsing"):
+        if isinstance(value, int) and not isinstance(value, bool) and digits(value) > 308:
+            return _not_finite(value, written)
         return f"must be a number, got {_given(value)}"
     if kind in ("bool_type", "bool_parsing"):
         return f"must be true or false, got {_given(value)}"
     if kind in ("string_type",):
+        if written:  # a number, boolean or null as written: quoted, it would be text
+            return (f"must be a string, got {written}; put it in quotes ('{written}') if it is "
+                    f"meant as text")
         return f"must be a string, got {_given(value)}"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return f"must be a mapping of keys to values, got {_given(value)}"

@@ -19,6 +19,7 @@ from .checks import Problem, resolve_names, run_checks
 from .data_source import DatasetField, NormalizeField
 from .expansion import expand
 from .training import BestCheckpoint, EarlyStopping, Schedule, ValidationInterval
+from .types import MAX_SIZE, Count, FiniteFloat, Seed, Size
 
 if TYPE_CHECKING:
     from ..shapes import ShapeTable
@@ -33,22 +34,22 @@ class _Strict(BaseModel):
 class Input(_Strict):
     """Shape of one input image (NHWC without N)."""
 
-    height: int = Field(gt=0, description="Image height in pixels.")
-    width: int = Field(gt=0, description="Image width in pixels.")
-    channels: int = Field(gt=0, description="1 for grayscale, 3 for RGB.")
+    height: Size = Field(description="Image height in pixels.")
+    width: Size = Field(description="Image width in pixels.")
+    channels: Size = Field(description="1 for grayscale, 3 for RGB.")
 
 
 class TruncatedNormal(_Strict):
     kind: Literal["truncated_normal"] = Field(
         description="Normal, values beyond 2 stddev resampled (tf.random.truncated_normal).")
-    mean: float = Field(0.0, description="Mean.")
-    stddev: float = Field(0.05, gt=0, description="Standard deviation before truncation.")
+    mean: FiniteFloat = Field(0.0, description="Mean.")
+    stddev: FiniteFloat = Field(0.05, gt=0, description="Standard deviation before truncation.")
 
 
 class Normal(_Strict):
     kind: Literal["normal"] = Field(description="Normal distribution.")
-    mean: float = Field(0.0, description="Mean.")
-    stddev: float = Field(0.05, gt=0, description="Standard deviation.")
+    mean: FiniteFloat = Field(0.0, description="Mean.")
+    stddev: FiniteFloat = Field(0.05, gt=0, description="Standard deviation.")
 
 
 class GlorotUniform(_Strict):
@@ -63,7 +64,7 @@ class HeNormal(_Strict):
 
 class Constant(_Strict):
     kind: Literal["constant"] = Field(description="Every bias set to `value`.")
-    value: float = Field(0.05, description="The constant (the tutorial uses 0.05).")
+    value: FiniteFloat = Field(0.05, description="The constant (the tutorial uses 0.05).")
 
 
 class Zeros(_Strict):
@@ -87,22 +88,22 @@ class Init(_Strict):
 
 class Adam(_Strict):
     kind: Literal["adam"] = Field(description="Adam, TensorFlow 1 update (epsilon-hat form).")
-    learning_rate: float = Field(1e-4, gt=0, description="Step size.")
-    beta1: float = Field(0.9, ge=0, lt=1, description="First-moment decay.")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Second-moment decay.")
-    epsilon: float = Field(1e-8, gt=0, description="Added to sqrt(v) (TF1 default 1e-8).")
+    learning_rate: FiniteFloat = Field(1e-4, gt=0, description="Step size.")
+    beta1: FiniteFloat = Field(0.9, ge=0, lt=1, description="First-moment decay.")
+    beta2: FiniteFloat = Field(0.999, ge=0, lt=1, description="Second-moment decay.")
+    epsilon: FiniteFloat = Field(1e-8, gt=0, description="Added to sqrt(v) (TF1 default 1e-8).")
 
 
 class SGD(_Strict):
     kind: Literal["sgd"] = Field(description="Plain gradient descent.")
-    learning_rate: float = Field(0.01, gt=0, description="Step size.")
+    learning_rate: FiniteFloat = Field(0.01, gt=0, description="Step size.")
 
 
 class Momentum(_Strict):
     kind: Literal["momentum"] = Field(
         description="Heavy-ball momentum: acc = m * acc + grad; w -= lr * acc.")
-    learning_rate: float = Field(0.01, gt=0, description="Step size.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="Momentum coefficient.")
+    learning_rate: FiniteFloat = Field(0.01, gt=0, description="Step size.")
+    momentum: FiniteFloat = Field(0.9, ge=0, lt=1, description="Momentum coefficient.")
     nesterov: bool = Field(False, description="Use Nesterov momentum.")
 
 
@@ -118,13 +119,13 @@ class Train(_Strict):
                                       "{kind: per_channel} or {kind: mean_std, mean, std}.")
     optimizer: Optimizer = Field(default_factory=lambda: {"kind": "adam"}, validate_default=True,
                                  description="Optimizer and its hyper-parameters.")
-    batch_size: int = Field(64, gt=0, description="Training minibatch size.")
-    iterations: int | None = Field(None, gt=0, description="Optimizer steps (tutorial: 10000).")
-    epochs: int | None = Field(None, gt=0, description="Passes over the training set.")
-    eval_batch_size: int = Field(256, gt=0, description="Batch size for evaluation.")
-    validation_size: int = Field(5000, ge=0, description="Images carved from the training set.")
-    seed: int = Field(0, ge=0, description="Seed for initialisation, shuffling and dropout.")
-    log_every: int = Field(100, gt=0, description="Print training accuracy every N iterations.")
+    batch_size: Size = Field(64, description="Training minibatch size.")
+    iterations: Size | None = Field(None, description="Optimizer steps (tutorial: 10000).")
+    epochs: Size | None = Field(None, description="Passes over the training set.")
+    eval_batch_size: Size = Field(256, description="Batch size for evaluation.")
+    validation_size: Count = Field(5000, description="Images carved from the training set.")
+    seed: Seed = Field(0, description="Seed for initialisation, shuffling and dropout.")
+    log_every: Size = Field(100, description="Print training accuracy every N iterations.")
     validate_every: ValidationInterval = Field(
         "epoch", description="Validation loss and accuracy every N iterations, or 'epoch' (every "
         "ceil(training images / batch_size) iterations); also at the last iteration.")
@@ -167,7 +168,8 @@ class Spec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="Spec name (used for run dirs).")
     description: str = Field("", description="Free text.")
     input: Input = Field(description="Input image shape.")
-    classes: int = Field(gt=1, description="Number of classes: the last layer's output size.")
+    classes: Annotated[int, Field(gt=1, le=MAX_SIZE)] = Field(
+        description="Number of classes: the last layer's output size.")
     layers: list[LayerEntry] = Field(
         min_length=1, description="Layers, in order (each after the layers it takes); "
         "{kind: block, block: NAME, ...} instantiates a block.")

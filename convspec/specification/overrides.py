@@ -46,7 +46,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if not value.strip():
         raise ValueError(f"{key}= needs a value (null clears a setting)")
     try:
-        data, _, _ = parse_yaml(value)
+        data = parse_yaml(value).data
     except YamlProblem as exc:
         raise ValueError(f"the value of {key} is not valid YAML: "
                          f"{exc.message.removeprefix('invalid YAML: ')}") from None

@@ -9,17 +9,18 @@ from typing import Annotated
 
 from pydantic import Field
 
-# The largest extent (pixels, channels, units, images, iterations) a spec may ask for: the int32
-# range in which every framework indexes tensor dimensions.
-MAX_SIZE = 2**31 - 1
-# Seeds are 63-bit: NumPy, PyTorch and TensorFlow all take them.
-MAX_SEED = 2**63 - 1
+from ..limits import MAX_SEED, MAX_SIZE
+
+__all__ = ["MAX_SEED", "MAX_SIZE", "Count", "FiniteFloat", "Seed", "Size"]
 
 Size = Annotated[int, Field(gt=0, le=MAX_SIZE)]
 """A positive integer count or extent, at most ``MAX_SIZE``."""
 
 Count = Annotated[int, Field(ge=0, le=MAX_SIZE)]
 """A non-negative integer count, at most ``MAX_SIZE``."""
+
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
+"""A random seed: a non-negative integer of at most 63 bits."""
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """A float that is neither infinite nor NaN (range checks are added per field)."""
