@@ -61,7 +61,7 @@ def hundredths(count: int, unit: int) -> str:
     not)."""
     value, rest = divmod(count * 100, unit)
     value += 2 * rest >= unit
-    return f"{value // 100:,}.{value % 100:02d}".replace(",", "")
+    return f"{value // 100}.{value % 100:02d}"
 
 
 def format_totals(table: ShapeTable) -> str:

@@ -82,9 +82,9 @@ def test_shapes_mnist(capsys):
     (995_000, "1.00"), (10**400, "1" + "0" * 394 + ".00"),
 ])
 def test_millions_are_exact_for_any_count(count, text):
-    from convspec.cli.shapes_cmd import _millions
+    from convspec.summary import hundredths
 
-    assert _millions(count) == text
+    assert hundredths(count, 10**6) == text
 
 
 def test_shapes_of_the_largest_sizes_in_bounds(capsys, tmp_path):
@@ -97,9 +97,10 @@ def test_shapes_of_the_largest_sizes_in_bounds(capsys, tmp_path):
     assert code == 0
     params = big**3 * big + big
     flops = 2 * big**4  # 4.25e37: beyond int64, exact as Python ints, no float in between
+    giga, rest = divmod(flops * 100, 10**9)  # hundredths of a GFLOP, half up
+    giga += 2 * rest >= 10**9
     assert out.splitlines()[-1] == (f"{params:,} parameters, {big**4:,} MACs = "
-                                    f"{flops // 10**6}.{flops // 10**4 % 100:02d} MFLOPs per "
-                                    f"image (forward)")
+                                    f"{giga // 100}.{giga % 100:02d} GFLOPs per image (forward)")
     code, out, _ = run(capsys, "shapes", "--json", str(path))
     assert code == 0 and json.loads(out)["params"] == params
 

@@ -90,7 +90,8 @@ def test_set_changes_any_key_and_is_recorded(linear, tmp_path):
     (["--set", "train.seed="], 2, "train.seed= needs a value"),
     (["--set", "train.optimizer={kind: sgd"], 2, "the value of train.optimizer is not valid YAML"),
     (["--set", "layers[x].units=3"], 2, "not a setting path: 'layers[x].units'"),
-    (["--validate-every", "weekly"], 2, "neither a positive number of iterations nor 'epoch'"),
+    (["--validate-every", "weekly"], 2,
+     "is neither a number of iterations from 1 to 2,147,483,647 nor 'epoch'"),
     (["--lr", "0.1", "--set", "train.optimizer.learning_rate=0.2"], 2, "give one"),
 ])
 def test_bad_settings_get_the_messages_of_a_spec_file(linear, tmp_path, capsys, args, code,
