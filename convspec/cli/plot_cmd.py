@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._util import reporting
+from ._util import reference_check_option, reporting
 
 WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
 
@@ -24,8 +24,10 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "all")
               ".csv or a .npz.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with a built-in dataset's IDX files (default: the run's).")
+@reference_check_option
 def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],
-            backend: str | None, data: str | None, data_dir: str | None) -> None:
+            backend: str | None, data: str | None, data_dir: str | None,
+            reference_check: bool) -> None:
     """Write a run's figures as PNG files into the run directory.
 
     errors: the first misclassified test images; confusion: confusion matrix; filters: conv
@@ -35,7 +37,8 @@ def command(run_dir: str, what: tuple[str, ...], image: int, layers: tuple[str, 
     from ..viz.run_figures import KINDS
 
     with reporting():
-        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo)
+        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo,
+                       reference_check=reference_check)
         kinds = KINDS if "all" in what else tuple(dict.fromkeys(what))
         for path in run.plots(kinds, image=image, layers=list(layers) or None):
             click.echo(f"wrote {path}")

@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..data.catalog import DATASET_NAMES
-from ._util import reporting
+from ._util import reference_check_option, reporting
 
 
 @click.command("train")
@@ -54,9 +54,10 @@ from ._util import reporting
               help="Compile the training step with the framework's compiler: torch.compile "
               "(torch) or XLA (tensorflow). Opt-in: compilation costs time on the first step, "
               "reported separately.")
+@reference_check_option
 def command(spec_path: str | None, backend: str | None, device: str, resume: str | None,
             progress: bool | None, plots: bool, nproc: int, precision: str | None,
-            jit: bool, **overrides: object) -> None:
+            jit: bool, reference_check: bool, **overrides: object) -> None:
     """Train SPEC's network and write a run directory.
 
     Prints the tutorial's progress lines and the test accuracy, and leaves in the run
@@ -70,7 +71,7 @@ def command(spec_path: str | None, backend: str | None, device: str, resume: str
 
     opts = TrainOptions(spec_path=spec_path, backend=backend, device=device, resume=resume,
                         plots=plots, nproc=nproc, precision=precision, jit=jit,
-                        overrides=overrides)
+                        reference_check=reference_check, overrides=overrides)
     with reporting():
         plan = plan_training(opts)
         if nproc > 1:  # a backend that trains one process per device starts them here

@@ -25,9 +25,9 @@ import numpy as np
 from ..backends import CompiledModel
 from ..data.dataset import Dataset, Split
 from ..distributed import SINGLE
-from ..errors import ConvspecError
+from ..errors import ConvspecError, FileSystemError, WeightsError
 from ..evaluation import evaluate
-from ..run_directory import Checkpoint, MetricsLog, RunDirectory
+from ..run_directory import CHECKPOINT_FILE, Checkpoint, MetricsLog, RunDirectory
 from ..specification import Spec
 from .sampler import BatchSampler, total_iterations
 
@@ -147,12 +147,17 @@ class Trainer:
         if self.run is None:
             raise ConvspecError("Trainer.resume() needs a run directory (run_dir=...)")
         ckpt = self.run.load_checkpoint(self.spec)
+        try:
+            self.sampler.restore(ckpt.sampler)
+        except ValueError as exc:
+            raise WeightsError(f"{self.run.path / CHECKPOINT_FILE}: cannot resume from this "
+                               f"checkpoint ({exc})") from None
         self.model.set_weights(ckpt.weights)
         self.model.set_optimizer_state(ckpt.optimizer)
-        self.sampler.restore(ckpt.sampler)
         self.iteration, self.elapsed_before = ckpt.iteration, ckpt.elapsed
         self.last_good = ckpt.iteration
-        if self.primary:
+        if self.primary:  # the checkpoint is good: now the directory may change
+            self.run.remove_temporaries()
             self.metrics = self.run.metrics_log(keep_until=ckpt.iteration)
         self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
 
@@ -169,13 +174,16 @@ class Trainer:
         with _stop_at_step_boundary() as stop:
             try:
                 stopped = self._loop(stop, start)
+            except FileSystemError as exc:  # a full disk, a read-only run directory, ...
+                if self.progress is not None:
+                    self.progress.close()
+                raise FileSystemError(f"{exc}; training stopped at iteration "
+                                      f"{self.iteration}, {self._kept()}") from None
             except KeyboardInterrupt:  # a second Ctrl-C: the step may be half applied
                 if self.progress is not None:
                     self.progress.close()
-                kept = (f"the checkpoint of iteration {self.last_good} is kept"
-                        if self.last_good is not None else "no checkpoint was written")
                 raise Interrupted(f"interrupted during iteration {self.iteration + 1}; "
-                                  f"{kept}") from None
+                                  f"{self._kept()}") from None
             if stopped:
                 where = self._interrupt(self._elapsed(start))
                 raise Interrupted(f"interrupted at iteration {self.iteration}; {where}")
@@ -190,6 +198,12 @@ class Trainer:
         history = self.metrics.records if self.metrics else []
         return TrainResult(self.iteration, elapsed, history, self.val_accuracy,
                            self.first_step_seconds)
+
+    def _kept(self) -> str:
+        if self.last_good is None:
+            return "no checkpoint was written"
+        return (f"the checkpoint of iteration {self.last_good} is kept (continue with: "
+                f"convspec train --resume {self.run_dir})")
 
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start
