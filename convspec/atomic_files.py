@@ -43,8 +43,7 @@ def check_writable(folder: Path, target: Path | str, doing: str = "cannot write"
         code, reason = errno.EROFS, "Read-only file system"
     else:
         code, reason = errno.EACCES, "Permission denied"
-    raise FileSystemError(os_error_message(OSError(code, f"{reason}: {folder}", str(target)),
-                                           doing))
+    raise FileSystemError(os_error_message(OSError(code, reason, str(target)), doing))
 
 
 def _read_only(path: Path) -> bool:
@@ -76,8 +75,19 @@ def atomic_write(path: Path, write: Callable[[str], None]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise write_error(exc, path) from None
+    except Exception as exc:  # writers in other languages (safetensors) wrap the OS error
+        code = _os_error_code(exc)
+        if code is None:
+            raise
+        raise write_error(OSError(code, os.strerror(code)), path) from None
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def _os_error_code(exc: Exception) -> int | None:
+    """The errno in a wrapped OS error's message (Rust's ``... (os error 28)``), or None."""
+    match = re.search(r"\(os error (\d+)\)", str(exc))
+    return int(match[1]) if match else None
 
 
 def atomic_write_text(path: Path, text: str) -> None:

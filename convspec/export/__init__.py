@@ -163,9 +163,10 @@ def compare_export(path: str | os.PathLike[str], fmt: str, spec: Spec,
             raise ExportError(f"{path}: the {f.title} export returned logits of shape "
                               f"{got.shape} for {len(want)} images; expected {want.shape}")
         diffs.append(np.abs(got.astype(np.float64) - want))
-    # NaN anywhere (in the export's logits or the reference's) is a failure, never zero
+    # NaN or infinity anywhere (the export's logits or the reference's) is a failure: the
+    # difference is NaN, which no tolerance accepts (max(0.0, nan) would have been 0.0)
     diff = max((float(np.max(d)) if d.size else 0.0 for d in diffs), default=0.0)
-    if any(np.isnan(d).any() for d in diffs):
+    if not all(np.isfinite(d).all() for d in diffs):
         diff = float("nan")
     largest = float(np.max(np.abs(expected))) if expected.size else 0.0
     return Comparison(diff, largest)
