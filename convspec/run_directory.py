@@ -41,6 +41,7 @@ from .run_metrics import (  # noqa: F401 -- re-exported: the run directory's fil
     METRICS_JSONL,
     MetricsLog,
     dumps,
+    final_problem,
     read_metrics_file,
 )
 from .specification import Spec, load_spec
@@ -223,7 +224,8 @@ class RunDirectory:
                           + "\n")
 
     def read_final(self) -> dict[str, Any]:
-        """``final.json``, or an empty dict for a run that has not finished."""
+        """``final.json``, its fields checked (``RunDirectoryError`` naming the file), or an
+        empty dict for a run that has not finished."""
         path = self.path / FINAL_FILE
         if not path.is_file():
             return {}
@@ -231,9 +233,9 @@ class RunDirectory:
             final = json.loads(_read_text(path))
         except ValueError as exc:
             raise RunDirectoryError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(final, dict):
-            raise RunDirectoryError(f"{path}: expected a JSON object, got "
-                                    f"{type(final).__name__}")
+        problem = final_problem(final)
+        if problem is not None:
+            raise RunDirectoryError(f"{path}: {problem}")
         return final
 
 

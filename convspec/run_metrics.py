@@ -75,6 +75,39 @@ def record_problem(record: Any) -> str | None:
     return None
 
 
+# final.json: field -> (check, what it must be); fields may be missing (older runs)
+def _fraction(value: Any) -> bool:
+    return value is None or (_number(value) and 0 <= value <= 1)
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_FINAL = {
+    "iterations": (_count, "an integer >= 0"),
+    "elapsed_seconds": (lambda v: v is None or (_number(v) and v >= 0), "seconds or null"),
+    "first_step_seconds": (lambda v: v is None or (_number(v) and v >= 0), "seconds or null"),
+    "val_accuracy": (_fraction, "a fraction in [0, 1] or null"),
+    "backend": (lambda v: isinstance(v, str), "a string"),
+    "dataset": (lambda v: isinstance(v, str), "a string"),
+    "is_sample": (lambda v: isinstance(v, bool), "true or false"),
+    "test": (lambda v: isinstance(v, dict) and _fraction(v.get("accuracy")) and all(
+        _count(v.get(k, 0)) for k in ("correct", "total")), "an object with a fraction "
+        "'accuracy' and counts 'correct' and 'total'"),
+}
+
+
+def final_problem(final: Any) -> str | None:
+    """What is wrong with the data of a ``final.json``, or None."""
+    if not isinstance(final, dict):
+        return f"expected a JSON object, got {type(final).__name__}"
+    for key, (check, what) in _FINAL.items():
+        if key in final and not check(final[key]):
+            return f"field {key!r} must be {what}, got {json.dumps(final[key])[:60]}"
+    return None
+
+
 def _parse(line: str) -> tuple[dict[str, Any] | None, str | None]:
     try:
         record = json.loads(line, parse_constant=lambda name: float("nan"))

@@ -187,3 +187,41 @@ def test_shapes_json_holds_the_estimate(tmp_path):
     assert data["total_bytes"] > 10**15
     assert data["parts"][0]["bytes"] == max(p["bytes"] for p in data["parts"])
     assert estimate_memory(loads_spec(HUGE)).total() == data["total_bytes"]
+
+
+def test_on_a_gpu_the_backend_is_asked_for_its_free_memory(tmp_path, monkeypatch, capsys,
+                                                           linear):
+    asked = []
+
+    def device_memory(self, device):
+        asked.append(device)
+        return 1_000, "a test GPU"
+
+    monkeypatch.setattr(NumpyBackend, "device_memory", device_memory, raising=False)
+    out = tmp_path / "run"
+    assert _train(str(linear), "--out", str(out), "--device", "cuda") == 1
+    err = capsys.readouterr().err
+    assert "of memory on the GPU, which has 1.0 kB available (a test GPU)" in err
+    assert asked == ["cuda"] and not out.exists()
+    assert _train(str(linear), "--out", str(out)) == 0  # the CPU: the hook is not asked
+    assert asked == ["cuda"]
+
+
+def test_torch_reports_no_gpu_memory_for_the_cpu():
+    from conftest import require_backend
+
+    require_backend("torch")
+    from convspec.backends import device_memory, get_backend
+
+    assert device_memory(get_backend("torch"), "cpu") is None
+    import torch
+
+    if not torch.cuda.is_available():
+        from convspec.errors import BackendError
+
+        with pytest.raises(BackendError, match="device 'cuda' was requested"):
+            device_memory(get_backend("torch"), "cuda")
+        assert device_memory(get_backend("torch"), "auto") is None
+    else:
+        free, where = device_memory(get_backend("torch"), "cuda")
+        assert free > 0 and "mem_get_info" in where

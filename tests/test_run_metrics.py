@@ -89,3 +89,27 @@ def test_opening_the_log_rewrites_a_torn_file_whole(tmp_path):
     assert [r["iteration"] for r in read_metrics_file(jsonl)] == [1, 2]
     assert jsonl.read_text().endswith("\n")
     assert len(csv.read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize(("final", "message"), [
+    ([], "expected a JSON object, got list"),
+    ({"iterations": "12"}, "field 'iterations' must be an integer >= 0, got \"12\""),
+    ({"val_accuracy": "98%"}, "field 'val_accuracy' must be a fraction in [0, 1] or null"),
+    ({"val_accuracy": 98.5}, "field 'val_accuracy' must be a fraction"),
+    ({"elapsed_seconds": -1}, "field 'elapsed_seconds' must be seconds or null"),
+    ({"test": {"accuracy": 0.5, "total": -3}}, "field 'test' must be an object"),
+    ({"test": [0.5]}, "field 'test' must be an object"),
+    ({"backend": 3}, "field 'backend' must be a string"),
+])
+def test_final_json_fields_are_checked(tmp_path, final, message):
+    from convspec.run_directory import RunDirectory
+
+    (tmp_path / "final.json").write_text(json.dumps(final))
+    with pytest.raises(RunDirectoryError) as caught:
+        RunDirectory(tmp_path).read_final()
+    assert str(caught.value) == f"{tmp_path / 'final.json'}: {message}" or \
+        str(caught.value).startswith(f"{tmp_path / 'final.json'}: {message}")
+    (tmp_path / "final.json").write_text(json.dumps(
+        {"iterations": 5, "val_accuracy": None, "test": {"accuracy": None, "total": 0},
+         "extra": "kept"}))
+    assert RunDirectory(tmp_path).read_final()["extra"] == "kept"

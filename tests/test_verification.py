@@ -254,3 +254,15 @@ def test_without_the_route_around_the_check_refuses_a_wrong_kernel(backend_name,
                     "memory outside the input, so it shows only sometimes)")
     with pytest.raises(ModelMismatch, match="layer conv1 \\(conv2d\\) differs"):
         check_model(model)
+
+
+@pytest.mark.parametrize("case", list(FAMILY))
+def test_onnx_runtime_computes_the_family_right_as_exported(case, tmp_path):
+    """ONNX Runtime's convolution does not share the bug: the export keeps the strided form."""
+    pytest.importorskip("onnxruntime")
+    from convspec.export import export_model
+    from convspec.weights import init_weights
+
+    spec = loads_spec(FAMILY[case])
+    result = export_model(spec, init_weights(spec), "onnx", tmp_path / "m.onnx")
+    assert result.max_abs_diff <= 1e-5
