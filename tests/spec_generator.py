@@ -123,6 +123,7 @@ class Outcome:
     spec: Spec
     backend: str
     failure: Difference | None
+    margins: tuple[float, float] = (0.0, 0.0)  # largest difference / allowed: forward, grads
 
     @property
     def kinds(self) -> str:
@@ -153,4 +154,10 @@ def check_spec(spec: Spec, backend: str, weights_seed: int = 1) -> Outcome:
         weights[name] = (rng.uniform(*low_high, value.shape) if low_high else value
                          ).astype(np.float32)
     model = get_backend(backend).compile(spec, weights=weights)
-    return Outcome(spec, backend, verify_model(model).first_failure)
+    result = verify_model(model)
+    margins = [0.0, 0.0]
+    for d in result.differences:
+        if d.ok and d.allowed > 0:
+            kind = int(d.what.startswith("gradient"))
+            margins[kind] = max(margins[kind], d.difference / d.allowed)
+    return Outcome(spec, backend, result.first_failure, (margins[0], margins[1]))
