@@ -74,10 +74,11 @@ def _check_array(name: str, value: np.ndarray, dtype: Any) -> None:
 
 def decode(arrays: dict[str, np.ndarray], meta: Mapping[str, str]) -> Checkpoint:
     """The checkpoint in (arrays, metadata), every field checked: ``ValueError`` naming the
-    first bad one (not a convspec checkpoint; iteration, elapsed seconds, sampler position or
-    epoch not in range; a weight or optimizer slot not finite float32; the step, the loss
-    scale's count or the sampler order not int64). Whether it fits a network is
-    ``check_architecture``'s question, whether the order fits the data the sampler's."""
+    first bad one (not a convspec checkpoint; iteration or elapsed seconds not in range; a
+    weight or optimizer slot not finite float32; the step, the loss scale's count or the
+    sampler order not int64). Whether it fits a network is ``check_architecture``'s question;
+    whether the sampler state (order, position, epoch, random state) fits the data is the
+    sampler's (``BatchSampler.restore``)."""
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ValueError("not a convspec checkpoint")
     for key in ("iteration", "sampler"):
@@ -88,10 +89,8 @@ def decode(arrays: dict[str, np.ndarray], meta: Mapping[str, str]) -> Checkpoint
         sampler = json.loads(meta["sampler"])
     except ValueError:
         raise ValueError("its sampler state is not JSON") from None
-    if not isinstance(sampler, dict) or not isinstance(sampler.get("rng"), dict):
-        raise ValueError("its sampler state is not an object with an 'rng' state")
-    for key in ("pos", "epoch"):
-        sampler[key] = _count(sampler.get(key), f"sampler {key}")
+    if not isinstance(sampler, dict):  # its fields are the sampler's to check (restore)
+        raise ValueError("its sampler state is not a JSON object")
     if "sampler/order" not in arrays:
         raise ValueError("it has no sampler/order")
     order = sampler["order"] = arrays.pop("sampler/order")

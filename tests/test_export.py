@@ -419,6 +419,7 @@ def test_cli_bad_run_dir_and_format(run_dir, tmp_path, capsys):
     assert not list(run_dir.glob("model*"))
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("weights_of", [
     lambda w: {k: np.full_like(v, np.nan) for k, v in w.items()},  # NaN logits everywhere
     lambda w: {k: v * np.float32(1e30) for k, v in w.items()},  # finite weights, inf logits

@@ -130,6 +130,37 @@ def test_train_refuses_a_network_too_big_for_the_machine_before_loading_or_compi
     assert not out.exists() and loads == [] and compiles == []
 
 
+@pytest.mark.parametrize(("change", "biggest"), [
+    (("filters: 100000000000", "filters: 2000000000"), "conv1"),  # the case's family
+    (("units: 10}", "units: 10}\n  - {kind: dense, units: 2000000000}\n  - "
+                    "{kind: dense, units: 10}"), "fc2/kernel"),
+    (("validation_size: 500", "validation_size: 500, eval_batch_size: 2000000000"),
+     "evaluation batch"),
+])
+def test_every_kind_of_huge_run_is_refused(tmp_path, monkeypatch, capsys, linear, change,
+                                           biggest):
+    text = (CASES / "huge-filters.yaml").read_text().replace(*change)
+    if change[0] != "filters: 100000000000":
+        text = text.replace("filters: 100000000000", "filters: 4")
+    spec = tmp_path / "member.yaml"
+    spec.write_text(text)
+    out = tmp_path / "run"
+    assert _train(str(spec), "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "of memory on this machine" in err and biggest in err.split("biggest parts:")[1]
+    assert "Traceback" not in err and not out.exists()
+
+
+def test_a_huge_input_is_refused_by_its_activations():
+    spec = loads_spec((CASES / "huge-filters.yaml").read_text().replace(
+        "filters: 100000000000", "filters: 4").replace("height: 28, width: 28",
+                                                       "height: 1000000, width: 100000"))
+    estimate = estimate_memory(spec)
+    assert estimate.parts[0].what.startswith("evaluation batch (256 images, input and conv1")
+    with pytest.raises(MemoryLimitError, match="needs at least 576.0 TB"):
+        check_memory(spec, estimate, host=(64 * 10**9, "MemAvailable"))
+
+
 def test_a_network_that_fits_only_a_smaller_machine_is_refused_there(tmp_path, monkeypatch,
                                                                      capsys, linear):
     monkeypatch.setattr(convspec.train.run, "available_memory", lambda: (1_000, "a test"))

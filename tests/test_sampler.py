@@ -82,15 +82,17 @@ def _rewrite_sampler(run: RunDirectory, change) -> None:
     (lambda o, s: (o + 1000, s), "not a permutation of the 96 training images"),
     (lambda o, s: (o[:50], s), "its data order has 50 int64 entries; the training set has 96"),
     (lambda o, s: (np.zeros_like(o), s), "not a permutation"),
-    (lambda o, s: (o, {**s, "pos": 10**30}), "its sampler pos is .10{30}., not a non-negative"),
+    (lambda o, s: (o, {**s, "pos": 10**30}), "its data position is 10{30}, not an integer in"),
     (lambda o, s: (o, {**s, "pos": 96}), "its data position is 96, not an integer in \\[0, 95"),
-    (lambda o, s: (o, {**s, "pos": -1}), "sampler pos is '-1', not a non-negative integer"),
-    (lambda o, s: (o, {**s, "epoch": "x"}), "sampler epoch is 'x'"),
+    (lambda o, s: (o, {**s, "pos": -1}), "its data position is -1, not an integer in"),
+    (lambda o, s: (o, {**s, "pos": 1.5}), "its data position is 1.5"),
+    (lambda o, s: (o, {**s, "epoch": "x"}), "its data epoch is 'x'"),
     (lambda o, s: (o, {**s, "rng": {"bit_generator": "MT19937"}}),
      "its random state is not a PCG64 state"),
     (lambda o, s: (o.astype(np.int32), s), "sampler/order is int32 of shape \\(96,\\), not a "
                                           "1-D int64 array"),
-    (lambda o, s: (o, {k: v for k, v in s.items() if k != "rng"}), "'rng' state"),
+    (lambda o, s: (o, {k: v for k, v in s.items() if k != "rng"}),
+     "its random state is not a PCG64 state"),
 ])
 def test_a_damaged_sampler_state_is_refused_naming_the_checkpoint(tmp_path, change, message):
     run, spec = _saved(tmp_path)
