@@ -60,3 +60,45 @@ def fill(folder: Path) -> None:
             with contextlib.suppress(OSError):
                 while f.write(b"\0" * size):
                     pass
+
+
+@contextlib.contextmanager
+def simulated_read_only(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Iterator[Path]:
+    """Where no file system can be mounted: every way convspec creates or appends to a file
+    (``tempfile.mkstemp``, ``open`` for appending, ``os.access`` asked first) fails with
+    EROFS inside ``folder``, as on a read-only mount."""
+    import builtins
+    import errno
+    import os
+    import tempfile
+
+    inside = str(folder.resolve())
+
+    def under(path: object) -> bool:
+        return str(Path(str(path)).resolve()).startswith(inside)
+
+    def refuse(path: object) -> OSError:
+        return OSError(errno.EROFS, "Read-only file system", str(path))
+
+    real_mkstemp, real_open, real_access = tempfile.mkstemp, builtins.open, os.access
+
+    def mkstemp(*args, dir=None, **kwargs):  # noqa: A002 -- tempfile's own name
+        if dir is not None and under(dir):
+            raise refuse(Path(dir) / "tmp")
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def open_(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and isinstance(file, str | Path) and under(file):
+            raise refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and under(path):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "mkstemp", mkstemp)
+        patch.setattr(builtins, "open", open_)
+        patch.setattr(os, "access", access)
+        yield folder
