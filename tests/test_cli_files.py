@@ -172,3 +172,35 @@ def test_a_damaged_run_directory_is_one_line_for_every_reader(run_dir, capsys):
             assert main(args) == 1, (name, args)
             _one_line(capsys.readouterr().err, message)
         (run_dir / name).write_bytes(good)
+
+
+def test_a_full_disk_tearing_a_metrics_record_still_resumes(spec_file, tmp_path,
+                                                            monkeypatch, capsys):
+    """The issue's sequence, simulated where no tmpfs can be mounted: an append runs out of
+    space halfway through a record (a torn last line), the run stops in one line, and once
+    there is space again ``--resume`` continues from the intact checkpoint."""
+    import errno
+
+    import convspec.run_metrics
+    from convspec.atomic_files import write_error
+
+    real = convspec.run_metrics.append_text
+    calls = []
+
+    def tearing(path, text):
+        calls.append(path)
+        if len(calls) == 5 and path.name == "metrics.jsonl":
+            real(path, text[: len(text) // 2])
+            raise write_error(OSError(errno.ENOSPC, "No space left on device"), path)
+        real(path, text)
+
+    monkeypatch.setattr(convspec.run_metrics, "append_text", tearing)
+    out = tmp_path / "run"
+    assert _train(str(spec_file), "--out", str(out), "--checkpoint-every", "3") == 1
+    _one_line(capsys.readouterr().err, "metrics.jsonl: No space left on device (ENOSPC)",
+              "the checkpoint of iteration 9 is kept")
+    assert not (out / "metrics.jsonl").read_text().endswith("\n")  # torn
+    monkeypatch.setattr(convspec.run_metrics, "append_text", real)
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0
+    assert RunDirectory(out).read_final()["iterations"] == 12
+    assert [r["iteration"] for r in RunDirectory(out).read_metrics()][-1] == 12
