@@ -94,7 +94,7 @@ def stored_fingerprint(meta: Mapping[str, str]) -> dict[str, Any] | None:
         raise ValueError(exc.message) from None
 
 
-def _show(value: Any) -> str:
+def show_value(value: Any) -> str:
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -157,4 +157,4 @@ def check_architecture(meta: Mapping[str, str], spec: Spec, source: str,
         field, old, new = difference
         verb = "are" if field.endswith("names") else "is"
         raise WeightsError(f"{source} was trained for a different network: {field} {verb} "
-                           f"{_show(old)} in {what}, {_show(new)} in spec {spec.name!r}")
+                           f"{show_value(old)} in {what}, {show_value(new)} in spec {spec.name!r}")

@@ -33,6 +33,43 @@ class BackendError(ConvspecError):
     """A backend is unknown, or its framework is not installed."""
 
 
+class FileSystemError(ConvspecError):
+    """A file or folder could not be read or written: a full disk, a read-only file system,
+    a permission, a missing parent folder (``from_os_error``)."""
+
+    @classmethod
+    def from_os_error(cls, exc: OSError, doing: str = "") -> FileSystemError:
+        """One line naming the path, what failed and why: ``cannot write runs/x/metrics.jsonl:
+        No space left on device (ENOSPC); free some space ...``."""
+        return cls(os_error_message(exc, doing))
+
+
+# errno name -> what a person can do about it
+_OS_HINTS = {
+    "ENOSPC": "free some space, or write somewhere else",
+    "EDQUOT": "the disk quota is used up; free some space, or write somewhere else",
+    "EROFS": "the file system is read-only; write somewhere else (e.g. --out)",
+    "EACCES": "permission denied; write somewhere you may write (e.g. --out)",
+    "EPERM": "not permitted; write somewhere you may write (e.g. --out)",
+    "ENOENT": "a folder on the way does not exist",
+}
+
+
+def os_error_message(exc: OSError, doing: str = "") -> str:
+    """``exc`` as one line: ``doing`` (e.g. "cannot write"), the path(s), the system's reason
+    and errno name, and a hint."""
+    import errno as errno_module
+
+    name = errno_module.errorcode.get(exc.errno or 0, "") if exc.errno else ""
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    where = " -> ".join(paths) or "(no path)"
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    hint = _OS_HINTS.get(name)
+    lead = f"{doing} {where}" if doing else where
+    return (f"{lead}: {reason}" + (f" ({name})" if name else "")
+            + (f"; {hint}" if hint else ""))
+
+
 class UsageError(ConvspecError):
     """A command-line argument is wrong."""
 

@@ -32,6 +32,7 @@ class Evaluation:
 
     @property
     def accuracy(self) -> float:
+        """The fraction classified right; NaN for no images (``to_dict`` writes null)."""
         return self.correct / self.total if self.total else float("nan")
 
     @property
@@ -55,7 +56,10 @@ class Evaluation:
         return per_class_accuracy(self.confusion)
 
     def summary(self, split: str = "Test-Set") -> str:
-        """The tutorial's line: ``Accuracy on Test-Set: 98.8% (9876 / 10000)``."""
+        """The tutorial's line: ``Accuracy on Test-Set: 98.8% (9876 / 10000)`` (``...: no
+        images`` for an empty set)."""
+        if not self.total:
+            return f"Accuracy on {split}: no {split.removesuffix('-Set').lower()} images"
         return f"Accuracy on {split}: {self.accuracy:.1%} ({self.correct} / {self.total})"
 
     def report(self, class_names: tuple[str, ...] | None = None) -> str:
@@ -69,12 +73,22 @@ class Evaluation:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"accuracy": self.accuracy, "loss": self.loss, "correct": self.correct,
-                "total": self.total,
+        return {"accuracy": self.accuracy if self.total else None,
+                "loss": self.loss if self.total else None,
+                "correct": self.correct, "total": self.total,
                 "per_class_accuracy": [None if np.isnan(a) else float(a)
                                        for a in self.per_class_accuracy],
                 "confusion_matrix": self.confusion.tolist(),
                 "misclassified": self.misclassified.tolist()}
+
+
+def require_images(split: Split, name: str, source: str) -> None:
+    """Refuse (``DataError``) to evaluate a split of no images: there is nothing to measure."""
+    if len(split) == 0:
+        from .errors import DataError
+
+        raise DataError(f"the {name} set of {source} has no images; there is nothing to "
+                        f"evaluate (choose another --split, or --data with {name} images)")
 
 
 def format_confusion(cm: np.ndarray) -> str:
@@ -91,7 +105,8 @@ def evaluate(model: Any, split: Split, batch_size: int | None = None,
 
     Images go through ``model.predict`` in batches of ``batch_size`` (default: the spec's
     ``train.eval_batch_size``; stored images are converted a few batches at a time);
-    ``num_classes`` defaults to the spec's ``classes``. Available as
+    ``num_classes`` defaults to the spec's ``classes``. An empty split gives an evaluation
+    of no images (accuracy NaN, written as null; see ``require_images``). Available as
     ``convspec.evaluate(model, split)``.
     """
     if batch_size is None:

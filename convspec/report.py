@@ -66,10 +66,12 @@ class Run:
 
 
 def open_run(run_dir: str | Path, *, backend: str | None = None, data_dir: str | None = None,
-             data: str | None = None, log: Any = None) -> Run:
+             data: str | None = None, log: Any = None, reference_check: bool = True) -> Run:
     """Load a run directory's spec, weights and data, compiled with ``backend`` (default: the
-    run's own). The data is the run's own (``convspec.run_data``) unless ``data`` (a path)
-    or ``data_dir`` says otherwise; ``log`` receives a line saying which data it is."""
+    run's own) and, with ``reference_check``, checked against the NumPy reference
+    (``convspec.verification.check_model``). The data is the run's own (``convspec.run_data``)
+    unless ``data`` (a path) or ``data_dir`` says otherwise; ``log`` receives a line saying
+    which data it is."""
     directory = RunDirectory.open(run_dir)
     config = directory.config
     assert config is not None
@@ -79,6 +81,10 @@ def open_run(run_dir: str | Path, *, backend: str | None = None, data_dir: str |
     if log is not None:
         log(describe(loaded, "test"))
     model = compile_model(get_backend(backend or config.backend), spec, weights=weights)
+    if reference_check:
+        from .verification import check_model
+
+        check_model(model)
     return Run(directory, spec, config, model, loaded)
 
 

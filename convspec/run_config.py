@@ -28,6 +28,8 @@ _FIELDS: dict[str, tuple[tuple[type, ...], str, Any]] = {
     "compiled": ((bool,), "true or false", False),
     "data": ((dict, type(None)), "an object or null", None),
 }
+# fields with a closed set of values (the CLI's choices)
+_CHOICES = {"device": ("cpu", "cuda", "auto"), "precision": ("fp32", "bf16", "fp16")}
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,12 @@ class RunConfig:
                 values[name] = default
                 continue
             value = data[name]
-            if not isinstance(value, types):
+            if not isinstance(value, types) or (isinstance(value, str) and not value.strip()):
                 raise RunDirectoryError(f"{source}: field {name!r} must be {what}, got "
                                         f"{json.dumps(value)}")
+            if name in _CHOICES and value not in _CHOICES[name]:
+                raise RunDirectoryError(f"{source}: field {name!r} must be one of "
+                                        f"{', '.join(_CHOICES[name])}, got {json.dumps(value)}")
             values[name] = value
         if values["data"] is not None:
             from .data.record import DataRecord

@@ -16,10 +16,9 @@ and validated as it is read (``convspec.run_config.RunConfig``).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
+import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,67 +28,37 @@ import numpy as np
 
 from . import checkpoint
 from .architecture import architecture_metadata, check_architecture
-from .atomic_files import atomic_write, atomic_write_text
+from .atomic_files import (
+    atomic_write,
+    atomic_write_text,
+    check_writable,
+    remove_stale_temporaries,
+)
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint
-from .errors import RunDirectoryError, UsageError, WeightsError
+from .checksum import with_checksum
+from .errors import FileSystemError, RunDirectoryError, UsageError, WeightsError
 from .run_config import RunConfig
+from .run_metrics import (  # noqa: F401 -- re-exported: the run directory's file names
+    METRIC_FIELDS,
+    METRICS_CSV,
+    METRICS_JSONL,
+    MetricsLog,
+    dumps,
+    final_problem,
+    read_metrics_file,
+)
 from .specification import Spec, load_spec
-from .weights import check_weights, load_weights, save_weights
+from .weights import check_values, check_weights, load_weights, read_safetensors, save_weights
 
 SPEC_FILE = "spec.yaml"
 CONFIG_FILE = "config.json"
-METRICS_JSONL = "metrics.jsonl"
-METRICS_CSV = "metrics.csv"
 FINAL_FILE = "final.json"
 WEIGHTS_FILE = "weights.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
 BEST_FILE = "best.safetensors"
-# loss and train_accuracy: means over the steps since the previous log line; lr: this step's
-METRIC_FIELDS = ("iteration", "loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
-                 "elapsed")
-
-
-def read_metrics_file(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The records of a ``metrics.jsonl`` file, one JSON object per line (blank lines skipped).
-
-    Raises ``RunDirectoryError`` naming the file and line of the first bad record.
-    """
-    path = Path(path)
-    records = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise RunDirectoryError(
-                f"{path}:{number}: not a JSON record ({exc.msg}); each line of {METRICS_JSONL} "
-                "must be one JSON object. The file may be truncated or corrupt.") from None
-        if not isinstance(record, dict):
-            raise RunDirectoryError(f"{path}:{number}: expected a JSON object, got "
-                                    f"{line.strip()!r}.")
-        records.append(record)
-    return records
-
-
-class MetricsLog:
-    """One record per logged step, appended to ``metrics.jsonl`` and ``metrics.csv``."""
-
-    def __init__(self, jsonl: Path, csv_path: Path, records: list[dict[str, Any]]):
-        self.jsonl, self.csv, self.records = jsonl, csv_path, records
-        atomic_write_text(jsonl, "".join(json.dumps(r) + "\n" for r in records))
-        table = io.StringIO(newline="")
-        writer = csv.DictWriter(table, fieldnames=METRIC_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-        atomic_write_text(csv_path, table.getvalue())
-
-    def append(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
-        with open(self.jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-        with open(self.csv, "a", newline="", encoding="utf-8") as f:
-            csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore").writerow(record)
+# the files a run directory's writer replaces atomically (temporaries of killed writes)
+WRITTEN = (SPEC_FILE, CONFIG_FILE, METRICS_JSONL, METRICS_CSV, FINAL_FILE, WEIGHTS_FILE,
+           CHECKPOINT_FILE, BEST_FILE)
 
 
 class RunDirectory:
@@ -109,33 +78,55 @@ class RunDirectory:
 
     # -- creating and opening ---------------------------------------------------------------
     @staticmethod
-    def check_new(out: str | os.PathLike[str]) -> Path:
-        """``out`` as a Path, or ``UsageError`` when it exists and is not empty."""
-        path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+    def check_new(out: str | os.PathLike[str] | None, root: str | os.PathLike[str] = "runs"
+                  ) -> Path | None:
+        """``out`` as a Path (None stays None: ``<root>/<name>-<timestamp>``); ``UsageError``
+        when it exists and is not empty, ``FileSystemError`` when it (or ``root``) could not
+        be created there: a read-only file system or a folder without write permission."""
+        path = None if out is None else Path(out)
+        if path is not None and path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise UsageError(f"--out {path} exists and is not empty; choose another directory "
                              f"(or --resume it)")
+        target = Path(root) if path is None else path
+        parent = next(p for p in (target, *target.absolute().parents) if p.exists())
+        check_writable(parent, target, "cannot create")
         return path
 
     @classmethod
     def create(cls, spec: Spec, config: RunConfig, *, out: str | os.PathLike[str] | None = None,
                root: str | os.PathLike[str] = "runs") -> RunDirectory:
         """A new run: ``out`` (empty or absent) or a fresh ``<root>/<name>-<YYYYmmdd-HHMMSS>``
-        (suffixed ``-2``, ``-3`` ... if taken), holding ``spec.yaml`` and ``config.json``."""
-        if out is not None:
-            path = cls.check_new(out)
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            base = Path(root) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-            base.parent.mkdir(parents=True, exist_ok=True)
-            path, n = base, 1
-            while not _made(path):  # mkdir, not exists(): two runs never share a name
-                n += 1
-                path = base.with_name(f"{base.name}-{n}")
-        run = cls(path, config)
-        run.write_spec(spec)
-        atomic_write_text(path / CONFIG_FILE, json.dumps(config.to_dict(), indent=2,
-                                                         sort_keys=True) + "\n")
+        (suffixed ``-2``, ``-3`` ... if taken), holding ``spec.yaml`` and ``config.json``.
+        A failure (``FileSystemError``: a full disk, ...) removes what it made."""
+        made: Path | None = None
+        try:
+            if out is not None:
+                path = cls.check_new(out, root)
+                assert path is not None
+                made = None if path.exists() else path
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                base = Path(root) / f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+                base.parent.mkdir(parents=True, exist_ok=True)
+                path, n = base, 1
+                while not _made(path):  # mkdir, not exists(): two runs never share a name
+                    n += 1
+                    path = base.with_name(f"{base.name}-{n}")
+                made = path
+            run = cls(path, config)
+            run.write_spec(spec)
+            atomic_write_text(path / CONFIG_FILE, dumps(config.to_dict(), indent=2,
+                                                        sort_keys=True) + "\n")
+        except (OSError, FileSystemError) as exc:
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
+            elif out is not None:
+                for name in (SPEC_FILE, CONFIG_FILE):
+                    (Path(out) / name).unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise FileSystemError.from_os_error(exc, "cannot create the run directory:"
+                                                    ) from None
+            raise
         return run
 
     @classmethod
@@ -149,7 +140,14 @@ class RunDirectory:
         config = path / CONFIG_FILE
         if not config.is_file():
             raise RunDirectoryError(f"{config}: missing; is {path} a convspec run directory?")
-        return cls(path, RunConfig.from_json(_read_text(config), str(config)))
+        run = cls(path, RunConfig.from_json(_read_text(config), str(config)))
+        remove_stale_temporaries(path)  # of writers killed mid-write (kill -9)
+        return run
+
+    def remove_temporaries(self) -> list[Path]:
+        """Remove every temporary file an interrupted write left here, also those of older
+        convspec versions (call only as the directory's one writer: a resumed run)."""
+        return remove_stale_temporaries(self.path, legacy=WRITTEN)
 
     # -- the spec ---------------------------------------------------------------------------
     def load_spec(self) -> Spec:
@@ -160,28 +158,29 @@ class RunDirectory:
         return (self.path / SPEC_FILE).is_file()
 
     def spec_text(self) -> str:
-        return (self.path / SPEC_FILE).read_text(encoding="utf-8")
+        return _read_text(self.path / SPEC_FILE)
 
     def write_spec(self, spec: Spec) -> None:
         header = "# The spec exactly as this run used it (CLI overrides applied, names resolved).\n"
         atomic_write_text(self.path / SPEC_FILE, header + spec_yaml(spec))
 
     # -- metrics ----------------------------------------------------------------------------
-    def read_metrics(self) -> list[dict[str, Any]]:
-        """Every record of ``metrics.jsonl`` (``RunDirectoryError`` when there is none)."""
+    def read_metrics(self, *, keep_until: int | None = None) -> list[dict[str, Any]]:
+        """Every record of ``metrics.jsonl``, validated (``convspec.run_metrics``; a torn
+        last line is dropped; with ``keep_until``, a resumed checkpoint's iteration, so is
+        every record after it); ``RunDirectoryError`` when there is none."""
         path = self.path / METRICS_JSONL
         if not path.is_file():
             raise RunDirectoryError(f"No training metrics at {path}: expected a run directory "
                                     f"containing {METRICS_JSONL}.")
-        return read_metrics_file(path)
+        return read_metrics_file(path, keep_until=keep_until)
 
     def metrics_log(self, *, keep_until: int | None = None) -> MetricsLog:
         """The metrics log to append to, with the records logged so far; when resuming
-        (``keep_until``), records after that iteration are dropped from both files."""
+        (``keep_until``: the checkpoint's iteration), whatever follows that iteration (records,
+        a torn or unreadable tail) is dropped from both files."""
         jsonl = self.path / METRICS_JSONL
-        records = read_metrics_file(jsonl) if jsonl.is_file() else []
-        if keep_until is not None:
-            records = [r for r in records if r.get("iteration", 0) <= keep_until]
+        records = read_metrics_file(jsonl, keep_until=keep_until) if jsonl.is_file() else []
         return MetricsLog(jsonl, self.path / METRICS_CSV, records)
 
     # -- checkpoint and weights -------------------------------------------------------------
@@ -194,6 +193,7 @@ class RunDirectory:
 
         check_weights(spec, ckpt.weights)
         arrays, meta = checkpoint.encode(ckpt, architecture_metadata(spec))
+        meta = with_checksum(arrays, meta)
         path = self.path / CHECKPOINT_FILE
         atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
         return path
@@ -226,11 +226,13 @@ class RunDirectory:
 
     # -- final metrics ----------------------------------------------------------------------
     def write_final(self, final: Mapping[str, Any]) -> None:
-        atomic_write_text(self.path / FINAL_FILE, json.dumps(final, indent=2, sort_keys=True)
+        """``final.json``, atomically; NaN or infinite numbers are written as null."""
+        atomic_write_text(self.path / FINAL_FILE, dumps(final, indent=2, sort_keys=True)
                           + "\n")
 
     def read_final(self) -> dict[str, Any]:
-        """``final.json``, or an empty dict for a run that has not finished."""
+        """``final.json``, its fields checked (``RunDirectoryError`` naming the file), or an
+        empty dict for a run that has not finished."""
         path = self.path / FINAL_FILE
         if not path.is_file():
             return {}
@@ -238,9 +240,9 @@ class RunDirectory:
             final = json.loads(_read_text(path))
         except ValueError as exc:
             raise RunDirectoryError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(final, dict):
-            raise RunDirectoryError(f"{path}: expected a JSON object, got "
-                                    f"{type(final).__name__}")
+        problem = final_problem(final)
+        if problem is not None:
+            raise RunDirectoryError(f"{path}: {problem}")
         return final
 
 
@@ -258,6 +260,7 @@ def _read_text(path: Path) -> str:
         raise RunDirectoryError(f"{path}: unreadable ({exc})") from None
 
 
+
 def _made(path: Path) -> bool:
     try:
         path.mkdir()
@@ -267,18 +270,16 @@ def _made(path: Path) -> bool:
 
 
 def read_checkpoint(path: Path, spec: Spec) -> Checkpoint:
-    """A checkpoint file's training state, checked against ``spec`` (``WeightsError``)."""
-    from safetensors import safe_open
-
+    """A checkpoint file's training state: intact (its content checksum, when it has one),
+    every field valid (``checkpoint.decode``) and made for ``spec`` (``WeightsError``)."""
+    arrays, meta = read_safetensors(path, "checkpoint", "cannot resume from this checkpoint")
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            meta = dict(f.metadata() or {})
-            arrays = {k: f.get_tensor(k) for k in f.keys()}
         ckpt = checkpoint.decode(arrays, meta)
-    except Exception as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise WeightsError(f"{path}: cannot resume from this checkpoint ({exc})") from None
     check_architecture(meta, spec, str(path), "the checkpoint")
     check_weights(spec, ckpt.weights, str(path))
+    check_values(ckpt.weights, str(path))
     return ckpt
 
 

@@ -151,6 +151,26 @@ def output_size(size: int, kernel: int, stride: int, padding: str | int,
     return ((padded - k) // stride + 1 if padded >= k else 0), padding, padding
 
 
+def single_window_form(output: tuple[int, int], kernel: tuple[int, int],
+                       stride: tuple[int, int], dilation: tuple[int, int]
+                       ) -> tuple[tuple[int, int], tuple[int | None, int | None]]:
+    """The same window op with stride 1 along every axis whose output extent is 1:
+    (strides, per axis the extent to crop the padded input to, None where unchanged).
+
+    Along such an axis there is one window, at offset 0 of the padded input, so its stride
+    changes nothing; cropping the padded input to that window (``k_eff``) and sliding with
+    stride 1 gives the same numbers. Backends use this form because oneDNN's CPU
+    convolution, in PyTorch and TensorFlow alike, reads outside its input for one input
+    channel, output width 1 and a width stride of 2 or more (``verification``).
+    """
+    strides, crop = list(stride), [None, None]
+    for axis in (0, 1):
+        if output[axis] == 1 and stride[axis] > 1:
+            strides[axis] = 1
+            crop[axis] = effective_kernel(kernel[axis], dilation[axis])
+    return (strides[0], strides[1]), (crop[0], crop[1])
+
+
 def spatial_input(kind: str, shape: Shape) -> Shape:
     """``shape`` if it is HxWxC; else the ValueError a window layer after flatten gets."""
     if len(shape) != 3:

@@ -129,36 +129,64 @@ def check_optimizer_state(state: Mapping[str, Any], slots: Mapping[str, tuple[in
 
 def save_weights(path: str | os.PathLike[str], weights: Mapping[str, np.ndarray], spec: Spec,
                  metadata: Mapping[str, str] | None = None) -> Path:
-    """Write canonical weights as safetensors, atomically (temp file + rename)."""
+    """Write canonical weights as float32 safetensors with their SHA-256 content checksum
+    (``convspec.checksum``), atomically (``FileSystemError`` naming the file on failure)."""
     from safetensors.numpy import save_file
+
+    from .atomic_files import atomic_write
+    from .checksum import with_checksum
 
     check_weights(spec, weights)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "spec_name": spec.name, **architecture_metadata(spec),
             **(metadata or {})}
-    tmp = path.with_name(f".{path.name}.tmp")
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in weights.items()}
-    save_file(arrays, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    meta = with_checksum(arrays, meta)
+    atomic_write(path, lambda tmp: save_file(arrays, tmp, metadata=meta))
     return path
 
 
-def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(weights, metadata) of a safetensors file, with clear errors for bad files."""
+def read_safetensors(path: Path, what: str, unreadable: str | None = None
+                     ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(arrays, metadata) of a safetensors file; ``WeightsError`` naming it (as ``what``;
+    ``unreadable`` says what a corrupt file means) when it is missing, unreadable or
+    corrupt, or its content checksum does not match."""
     from safetensors import safe_open
 
-    path = Path(path)
+    from .checksum import verify_checksum
+
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
+        raise WeightsError(f"{path}: no such {what}")
     try:
         with safe_open(str(path), framework="numpy") as f:
             meta = dict(f.metadata() or {})
             arrays = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # safetensors raises several types for corrupt files
-        raise WeightsError(f"{path}: not a readable safetensors weights file ({exc})") from None
+        why = unreadable or f"not a readable safetensors {what}"
+        raise WeightsError(f"{path}: {why} ({' '.join(str(exc).split())[:200]})") from None
+    verify_checksum(arrays, meta, str(path))
+    return arrays, meta
+
+
+def check_values(weights: Mapping[str, np.ndarray], source: str) -> None:
+    """Every weight float32 and finite, or a ``WeightsError`` naming the first that is not
+    (the canonical format is float32; other types are refused, not converted)."""
+    for name, value in weights.items():
+        if value.dtype != np.float32:
+            raise WeightsError(f"{source}: weight {name} is {value.dtype}; convspec weights "
+                               f"are float32")
+        if not np.isfinite(value).all():
+            raise WeightsError(f"{source}: weight {name} holds NaN or infinite values")
+
+
+def read_weights(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """(weights, metadata) of a safetensors weights file: checked to be a convspec weights
+    file, intact (its checksum, when it has one) and float32 and finite (``WeightsError``)."""
+    path = Path(path)
+    arrays, meta = read_safetensors(path, "weights file")
     if meta.get("format") != FORMAT:
         raise WeightsError(f"{path}: not a convspec weights file (no '{FORMAT}' metadata)")
+    check_values(arrays, str(path))
     return arrays, meta
 
 

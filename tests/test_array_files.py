@@ -50,6 +50,21 @@ def test_npz_errors(tmp_path):
         npz_small_array(path, "y_train")
 
 
+def test_an_idx_header_that_does_not_fit_its_file_is_refused_from_the_header(tmp_path):
+    import gzip
+    import struct
+
+    path = tmp_path / "train-images-idx3-ubyte"
+    path.write_bytes(b"\0\0\x08\x03" + struct.pack(">3I", 2**31, 2**31, 4) + b"\0" * 18)
+    with pytest.raises(DataError, match=r"its header says \(2147483648, 2147483648, 4\), "
+                                        r"18,446,744,073,709,551,616 bytes of data, but the "
+                                        r"file holds 18"):
+        idx_dims(path)
+    gz = tmp_path / "train-images-idx3-ubyte.gz"  # known only once decompressed: read_idx
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert idx_dims(gz) == (2**31, 2**31, 4)
+
+
 def test_idx_headers_labels_and_files(tmp_path):
     images, labels = grey(6, classes=4, size=(5, 7))
     folder = write_idx(tmp_path / "set", (images, labels), (images[:2], labels[:2]),

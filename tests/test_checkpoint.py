@@ -50,3 +50,39 @@ def test_a_checkpoint_of_an_older_version_has_no_loop_state():
     arrays, meta = encode(ckpt, {})
     del meta["state"]
     assert decode(arrays, meta).state == {}
+
+
+def _encoded():
+    ckpt = Checkpoint(7, {"fc1/kernel": np.ones((2, 3), np.float32)},
+                      {"step": np.array(7, np.int64), "m/fc1/kernel": np.zeros((2, 3))},
+                      {"order": [2, 0, 1], "pos": 1, "epoch": 4, "rng": {"state": 5}}, 2.25)
+    return encode(ckpt, {"architecture_hash": "abc"})
+
+
+@pytest.mark.parametrize(("arrays", "meta", "message"), [
+    ({}, {"iteration": "seven"}, "its iteration is 'seven', not a non-negative integer"),
+    ({}, {"iteration": "-1"}, "its iteration is '-1'"),
+    ({}, {"iteration": "9" * 40}, "its iteration is '9999"),
+    ({}, {"elapsed": "nan"}, "its elapsed time is 'nan'"),
+    ({}, {"sampler": "[1, 2]"}, "its sampler state is not a JSON object"),
+    ({}, {"sampler": "{"}, "its sampler state is not JSON"),
+    ({"weights/fc1/kernel": np.ones((2, 3), np.int32)}, {},
+     "weights/fc1/kernel is int32, not float32"),
+    ({"weights/fc1/kernel": np.full((2, 3), np.inf, np.float32)}, {},
+     "weights/fc1/kernel holds NaN or infinite values"),
+    ({"optimizer/step": np.array(7, np.int32)}, {}, "optimizer/step is int32, not int64"),
+    ({"optimizer/m/fc1/kernel": np.zeros((2, 3), np.float16)}, {},
+     "optimizer/m/fc1/kernel is float16, not float32"),
+    ({"sampler/order": np.array([2.0, 0.0, 1.0])}, {}, "sampler/order is float64"),
+])
+def test_every_field_is_checked_on_decoding(arrays, meta, message):
+    good_arrays, good_meta = _encoded()
+    with pytest.raises(ValueError, match=message):
+        decode({**good_arrays, **arrays}, {**good_meta, **meta})
+
+
+def test_encoding_writes_the_canonical_types():
+    arrays, _ = _encoded()
+    assert arrays["optimizer/m/fc1/kernel"].dtype == np.float32  # given as float64
+    assert arrays["optimizer/step"].dtype == np.int64
+    assert arrays["weights/fc1/kernel"].dtype == np.float32

@@ -73,8 +73,10 @@ def test_shapes_mnist(capsys):
     assert rows["fc1"] == ["fc1", "dense", "128", "225,920", "225,792"]
     assert rows["fc2"] == ["fc2", "dense", "10", "1,290", "1,280"]
     assert rows["total"] == ["total", "242,062", "3,363,072"]
-    assert lines[-1] == ("242,062 parameters, 3,363,072 MACs = 6.73 MFLOPs per image "
+    assert lines[-2] == ("242,062 parameters, 3,363,072 MACs = 6.73 MFLOPs per image "
                          "(forward)")
+    assert lines[-1].startswith("training needs at least 19.9 MB of memory (batch 64, adam; "
+                                "without the data): ")
 
 
 @pytest.mark.parametrize("count, text", [

@@ -194,6 +194,10 @@ GOOD = idx_bytes(np.zeros((2, 3, 3), np.uint8))
     (GOOD + b"\x00", "extra bytes"),
     (GOOD[:10], "header is truncated"),
     (b"", "magic number"),
+    # huge dimensions whose product wraps to 0 in 64 bits: refused, never reshaped
+    (b"\x00\x00\x08\x03" + struct.pack(">3I", 2**31, 2**31, 4), "truncated"),
+    (b"\x00\x00\x08\x03" + struct.pack(">3I", 2**32 - 1, 2**32 - 1, 2**32 - 1) + GOOD[16:],
+     "truncated: 18 payload bytes, header"),
 ])
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_rejects_bad_files(tmp_path: Path, raw: bytes, words: str, gz: bool) -> None:

@@ -464,3 +464,51 @@ def test_cli_bad_run_dir_and_format(run_dir, tmp_path, capsys):
     assert main(["export", str(run_dir), "--format", "pickle"]) == 2
     assert "'pickle' is not one of" in capsys.readouterr().err
     assert not list(run_dir.glob("model*"))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("weights_of", [
+    lambda w: {k: np.full_like(v, np.nan) for k, v in w.items()},  # NaN logits everywhere
+    lambda w: {k: v * np.float32(1e30) for k, v in w.items()},  # finite weights, inf logits
+])
+def test_nan_logits_are_never_written_as_verified(small, tmp_path, weights_of):
+    _require("onnx")
+    from convspec.export import compare_export
+
+    spec, weights = small
+    bad = weights_of(weights)
+    out = tmp_path / "m.onnx"
+    with pytest.raises(ExportError, match="computes NaN or infinite logits"):
+        export_model(spec, bad, "onnx", out)
+    assert list(tmp_path.iterdir()) == []
+    export_model(spec, weights, "onnx", out)
+    comparison = compare_export(out, "onnx", spec, bad)
+    assert np.isnan(comparison.max_abs_diff)  # never 0.0, never within a tolerance
+    assert not comparison.max_abs_diff <= comparison.limit()
+
+
+def test_an_export_into_a_read_only_folder_is_one_line(small, tmp_path):
+    _require("onnx")
+    from mounts import read_only
+
+    from convspec.errors import FileSystemError
+
+    spec, weights = small
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with read_only(folder), pytest.raises(FileSystemError, match=r"cannot write .*ro/m\.onnx: "
+                                                                 r"Read-only file system"):
+        export_model(spec, weights, "onnx", folder / "m.onnx")
+
+
+def test_a_killed_export_leaves_nothing_after_the_next(small, tmp_path):
+    _require("onnx")
+    import subprocess as sp
+
+    spec, weights = small
+    proc = sp.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    stale = tmp_path / f".m.onnx.{proc.pid}.export.tmp"
+    stale.write_bytes(b"\0" * 1000)
+    export_model(spec, weights, "onnx", tmp_path / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]

@@ -77,6 +77,12 @@ def test_a_config_of_an_older_run_opens_with_defaults(tmp_path):
      "field 'backend' must be a string, got 3"),
     ('{"backend": "torch", "device": "cpu", "dataset": "mnist", "data_dir": null, '
      '"compiled": "yes"}', "field 'compiled' must be true or false, got \"yes\""),
+    ('{"backend": "torch", "device": "tpu", "dataset": "mnist", "data_dir": null}',
+     "field 'device' must be one of cpu, cuda, auto, got \"tpu\""),
+    ('{"backend": "torch", "device": "cpu", "dataset": "mnist", "data_dir": null, '
+     '"precision": "fp64"}', "field 'precision' must be one of fp32, bf16, fp16"),
+    ('{"backend": " ", "device": "cpu", "dataset": "mnist", "data_dir": null}',
+     "field 'backend' must be a string, got \" \""),
 ])
 def test_a_bad_config_is_one_line_naming_the_file(tmp_path, text, message):
     (tmp_path / CONFIG_FILE).write_text(text)

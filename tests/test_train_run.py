@@ -136,3 +136,57 @@ def test_a_bad_config_json_on_resume_is_one_line(linear, tmp_path, capsys, text,
     assert main(["train", "--resume", str(out)]) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_spec_given_with_resume_must_be_the_runs_own(linear, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(str(linear), "--out", str(out)) == 0
+    spec_yaml = (out / "spec.yaml").read_text()
+    capsys.readouterr()
+    # the same network and training settings, written differently: a note, then it resumes
+    same = tmp_path / "same.yaml"
+    same.write_text(linear.read_text().replace("name: linear", "name: renamed")
+                    .replace("- {kind: flatten}", "- {kind: flatten, name: flat}"))
+    assert _train(str(same), "--resume", str(out), "--iterations", "15") == 0
+    printed = capsys.readouterr().out
+    assert f"Note: {same} is the spec of {out} (same network and training settings); " \
+           "resuming with the run's own spec.yaml" in printed
+    assert RunDirectory(out).read_final()["iterations"] == 15
+    # another network, or other training settings: refused in one line, nothing changed
+    for change, difference in (
+            (("units: 10", "units: 10, bias: false"),
+             "layer 1 (fc1) bias is false in SPEC, true in the run's spec.yaml"),
+            (("batch_size: 8", "batch_size: 16"),
+             "train.batch_size is 16 in SPEC, 8 in the run's spec.yaml"),
+            (("iterations: 12", "iterations: 30"),
+             "train.iterations is 30 in SPEC, 15 in the run's spec.yaml")):
+        other = tmp_path / "other.yaml"
+        other.write_text(linear.read_text().replace(*change))
+        before = {p.name: p.read_bytes() for p in out.iterdir()}
+        assert _train(str(other), "--resume", str(out)) == 2
+        err = capsys.readouterr().err
+        assert f"error: {other} is not the spec of the run {out}: {difference}. --resume " \
+               "continues a run with its own spec.yaml; drop SPEC to resume it" in err
+        assert f"or drop --resume to start a new run from {other}" in err
+        assert len(err.strip().splitlines()) == 1
+        assert ("use --resume with --iterations N" in err) == ("iterations" in difference)
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert "iterations: 15" in (out / "spec.yaml").read_text() != spec_yaml
+
+
+def test_no_test_images_is_said_and_written_as_null(linear, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(convspec.train.run, "load_data",
+                        lambda *a, **k: tiny_dataset(n_test=0, n_val=0))
+    out = tmp_path / "run"
+    assert _train(str(linear), "--out", str(out)) == 0
+    assert "Accuracy on Test-Set: no test images" in capsys.readouterr().out
+    text = (out / "final.json").read_text()
+    final = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in final.json"))
+    assert final["test"]["accuracy"] is None and final["test"]["total"] == 0
+    assert final["val_accuracy"] is None
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in metrics"))
+    monkeypatch.setattr("convspec.run_data.run_data", lambda *a, **k: tiny_dataset(n_test=0))
+    assert main(["evaluate", str(out), "--backend", NumpyBackend.name]) == 1
+    err = capsys.readouterr().err
+    assert "the test set of synthetic has no images; there is nothing to evaluate" in err

@@ -193,6 +193,16 @@ def launch(backend: Backend, nproc: int, argv: list[str]) -> int | None:
     return None if hook is None else hook(nproc, argv)
 
 
+def device_memory(backend: Backend, device: str) -> tuple[int, str] | None:
+    """(free bytes, where from) of the accelerator ``device`` resolves to, from the backend's
+    optional ``device_memory`` hook (it imports its framework: call it only when that backend
+    is about to compile); None on the CPU, or when the backend cannot tell."""
+    if device == "cpu":
+        return None
+    hook = getattr(backend, "device_memory", None)
+    return None if hook is None else hook(device)
+
+
 def _entry_points() -> dict[str, str]:
     from importlib.metadata import entry_points
 

@@ -107,7 +107,7 @@ def _concat(layer: Any, row: LayerShape, xs: tuple[np.ndarray, ...]) -> np.ndarr
 
 
 def _flatten(layer: Any, row: LayerShape, x: np.ndarray) -> np.ndarray:
-    return x.reshape(x.shape[0], -1)  # NHWC row-major: H, W, C order
+    return x.reshape(x.shape[0], row.output[0])  # NHWC row-major: H, W, C order
 
 
 def _dense(layer: Any, row: LayerShape, x: np.ndarray, kernel: np.ndarray,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import click
 
-from ..errors import ConvspecError
+from ..errors import ConvspecError, os_error_message
 
 
 @contextlib.contextmanager
@@ -35,15 +35,32 @@ def verbose_logging(verbose: bool) -> Iterator[None]:
 
 @contextlib.contextmanager
 def reporting() -> Iterator[None]:
-    """Print a ConvspecError as one clear paragraph and exit with its code, no traceback."""
+    """Print a ConvspecError as one clear paragraph and exit with its code, no traceback; an
+    OSError (a full disk, a read-only folder, ...) or MemoryError as one line, exit 1."""
     try:
         yield
     except ConvspecError as exc:
         click.echo(f"error: {exc}" if "\n" not in str(exc) else str(exc), err=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:  # a full disk, a read-only folder, a permission: one line
+        click.echo(f"error: {os_error_message(exc)}", err=True)
+        sys.exit(1)
+    except MemoryError as exc:
+        click.echo(f"error: out of memory ({exc or 'an allocation failed'}); use a smaller "
+                   f"batch or network (convspec shapes SPEC estimates what training needs)",
+                   err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+
+
+# The opt-out of ``convspec.verification.check_model`` (train, evaluate, predict, plot, report).
+reference_check_option = click.option(
+    "--reference-check/--no-reference-check", default=True,
+    help="First check the compiled model against the NumPy reference on 4 images (every "
+    "layer's output and the gradient): refuses a framework kernel that computes another "
+    "function than the spec. On by default; costs milliseconds.")
 
 
 # True when convspec runs as the program (the console script, ``python -m convspec``): main()

@@ -8,7 +8,7 @@ import click
 
 from ..data.catalog import DATASET_NAMES
 from ._types import BACKEND
-from ._util import reporting
+from ._util import reference_check_option, reporting
 
 
 @click.command("evaluate")
@@ -30,9 +30,10 @@ from ._util import reporting
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@reference_check_option
 def command(target: str, weights: str | None, backend: str | None, device: str,
             data: str | None, dataset: str | None, data_dir: str | None, split: str,
-            as_json: bool) -> None:
+            as_json: bool, reference_check: bool) -> None:
     """Evaluate trained weights: accuracy, per-class accuracy, confusion matrix, errors.
 
     RUN_DIR evaluates a run with its own spec, weights and data (the data source, data
@@ -44,8 +45,9 @@ def command(target: str, weights: str | None, backend: str | None, device: str,
 
     from ..backends import compile_model, get_backend
     from ..errors import UsageError
-    from ..evaluation import evaluate
+    from ..evaluation import evaluate, require_images
     from ..run_data import describe, open_target, padded, run_data
+    from ..verification import check_model
 
     with reporting():
         if data and dataset:
@@ -59,8 +61,11 @@ def command(target: str, weights: str | None, backend: str | None, device: str,
             data_spec = with_data(spec, spec_dir=Path(target).parent)
         loaded = run_data(data_spec, run, data=data, dataset=dataset, data_dir=data_dir,
                           log=lambda m: click.echo(m, err=True))
+        require_images(getattr(loaded, split), split, loaded.source)
         backend = backend or (run.config.backend if run and run.config else "torch")
         model = compile_model(get_backend(backend), spec, weights=params, device=device)
+        if reference_check:
+            check_model(model)
         result = evaluate(model, getattr(loaded, split), spec.train.eval_batch_size)
         names = padded(loaded.class_names, spec.classes)
         if as_json:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ._types import BACKEND, COUNT
-from ._util import reporting
+from ._util import reference_check_option, reporting
 
 WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all")
 
@@ -30,9 +30,10 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all
 @click.option("--out", type=click.Path(dir_okay=False),
               help="Where the graph goes (.svg, .png, .pdf or .dot); default: RUN_DIR/graph.svg, "
                    "or NAME-graph.svg here for a SPEC.")
+@reference_check_option
 def command(target: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],
             backend: str | None, data: str | None, data_dir: str | None,
-            out: str | None) -> None:
+            out: str | None, reference_check: bool) -> None:
     """Write a run's figures into the run directory, or draw a spec's graph.
 
     errors: the first misclassified test images; confusion: confusion matrix; filters: conv
@@ -60,7 +61,7 @@ def command(target: str, what: tuple[str, ...], image: int, layers: tuple[str, .
             from ..report import open_run
 
             run = open_run(target, backend=backend, data_dir=data_dir, data=data,
-                           log=click.echo)
+                           log=click.echo, reference_check=reference_check)
             for path in run.plots(kinds, image=image, layers=list(layers) or None):
                 click.echo(f"wrote {path}")
         if "graph" in wanted:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._types import BACKEND, SIZE
-from ._util import reporting
+from ._util import reference_check_option, reporting
 
 
 @click.command("predict")
@@ -31,9 +31,10 @@ from ._util import reporting
               show_default=True, help="Output: a line per file, CSV or JSON.")
 @click.option("--out", "-o", type=click.Path(dir_okay=False),
               help="Write the output to this file instead of the terminal.")
+@reference_check_option
 def command(target: str, inputs: tuple[str, ...], weights: str | None, backend: str | None,
             resize: str | None, background: str | None, invert: bool, top: int, fmt: str,
-            out: str | None) -> None:
+            out: str | None, reference_check: bool) -> None:
     """Classify image files (PNG, JPEG, BMP, GIF, WebP, TIFF; folders are searched) and
     print class probabilities.
 
@@ -67,6 +68,10 @@ def command(target: str, inputs: tuple[str, ...], weights: str | None, backend: 
              f"{preprocessing.formula()}")
         backend = backend or (run.config.backend if run and run.config else "torch")
         model = compile_model(get_backend(backend), spec, weights=params)
+        if reference_check:
+            from ..verification import check_model
+
+            check_model(model)
         found = predict_files(model, files, options, preprocessing, invert=invert, warn=warn)
         text = format_rows(rows(found, names, top), names, fmt)
         if out:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._types import BACKEND, COUNT
-from ._util import reporting
+from ._util import reference_check_option, reporting
 
 
 @click.command("report")
@@ -19,12 +19,14 @@ from ._util import reporting
               ".csv or a .npz.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Folder with a built-in dataset's IDX files (default: the run's).")
+@reference_check_option
 def command(run_dir: str, image: int, backend: str | None, data: str | None,
-            data_dir: str | None) -> None:
+            data_dir: str | None, reference_check: bool) -> None:
     """Write RUN_DIR/report.html: one self-contained page with the spec, shapes, curves,
     metrics, confusion matrix, example errors, filters and activations."""
     from ..report import open_run, write_report
 
     with reporting():
-        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo)
+        run = open_run(run_dir, backend=backend, data_dir=data_dir, data=data, log=click.echo,
+                       reference_check=reference_check)
         click.echo(f"wrote {write_report(run, image=image)}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._util import loading
+from ._util import loading, reporting
 
 
 @click.command("schema")
@@ -22,7 +22,10 @@ def command(out: str | None) -> None:
     if out:
         from pathlib import Path
 
-        Path(out).write_text(text + "\n", encoding="utf-8")
+        from ..atomic_files import atomic_write_text
+
+        with reporting():  # a read-only or full folder: one line naming the file
+            atomic_write_text(Path(out), text + "\n")
         click.echo(f"wrote {out}")
     else:
         click.echo(text)

@@ -14,7 +14,8 @@ from ._util import loading, reporting
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def command(spec_path: str, as_json: bool) -> None:
     """Print output shape, parameters and MACs per layer (FLOPs = 2 x MACs), and the inputs
-    of each layer of a graph; then total, trainable and non-trainable parameters.
+    of each layer of a graph; then total, trainable and non-trainable parameters, and the
+    memory training needs at least (weights, gradients, optimizer state, activations).
 
     Block instances are shown expanded. Runs without PyTorch or TensorFlow. On a spec whose
     shapes do not work out it prints the rows up to the failing layer, then the located error.
@@ -35,15 +36,22 @@ def command(spec_path: str, as_json: bool) -> None:
             if rows and not as_json:
                 click.echo(format_table(ShapeTable(input=_input(spec), rows=rows), totals=False))
             raise
+        from ..memory import estimate_memory, format_bytes
+
+        memory = estimate_memory(spec)
         if as_json:
             import json
 
-            click.echo(json.dumps({"name": spec.name, **table.to_dict()}, indent=2))
+            click.echo(json.dumps({"name": spec.name, **table.to_dict(),
+                                   "training_memory": memory.to_dict()}, indent=2))
             return
         click.echo(f"{spec.name}: input {'x'.join(map(str, table.input))}, "
                    f"{spec.classes} classes")
         click.echo(format_table(table))
         click.echo(format_totals(table))
+        click.echo(f"training needs at least {format_bytes(memory.total())} of memory "
+                   f"(batch {spec.train.batch_size:,}, {spec.train.optimizer.kind}; without "
+                   f"the data): {memory.biggest()}")
     sys.stdout.flush()
 
 

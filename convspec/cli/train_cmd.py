@@ -9,7 +9,7 @@ import click
 
 from ..data.catalog import DATASET_NAMES
 from ._types import BACKEND, COUNT, SEED, SIZE, FiniteFloat
-from ._util import reporting, verbose_logging
+from ._util import reference_check_option, reporting, verbose_logging
 
 
 def _settings(values: tuple[str, ...]) -> dict[str, Any] | None:
@@ -109,10 +109,12 @@ class _Interval(click.ParamType):
               help="Compile the training step with the framework's compiler: torch.compile "
               "(torch) or XLA (tensorflow). Opt-in: compilation costs time on the first step, "
               "reported separately.")
+@reference_check_option
 def command(spec_path: str | None, backend: str | None, device: str, resume: str | None,
             settings: tuple[str, ...], print_spec: bool, tensorboard: bool,
             progress: bool | None, verbose: bool, plots: bool, nproc: int,
-            precision: str | None, jit: bool, **overrides: object) -> None:
+            precision: str | None, jit: bool, reference_check: bool,
+            **overrides: object) -> None:
     """Train SPEC's network and write a run directory.
 
     Prints the tutorial's progress lines, validation loss and accuracy and the test accuracy,
@@ -129,7 +131,8 @@ def command(spec_path: str | None, backend: str | None, device: str, resume: str
         overrides["set"] = _settings(settings)
         opts = TrainOptions(spec_path=spec_path, backend=backend, device=device, resume=resume,
                             plots=plots, nproc=nproc, precision=precision, jit=jit,
-                            tensorboard=tensorboard, overrides=overrides)
+                            tensorboard=tensorboard, reference_check=reference_check,
+                            overrides=overrides)
         plan = plan_training(opts)
         if print_spec:
             _print_spec(plan.spec)

@@ -83,7 +83,24 @@ def idx_dims(path: Path) -> tuple[int, ...]:
         raise DataError(f"{path}: cannot read the file ({exc})") from None
     if len(body) < 4 * head[3]:
         raise DataError(f"{path}: not a valid IDX file: the header is truncated")
-    return struct.unpack(f">{head[3]}I", body)
+    dims = struct.unpack(f">{head[3]}I", body)
+    payload = 1
+    for d in dims:
+        payload *= d
+    try:  # a raw file's size tells now whether the header is right; a gzip's, only later
+        size = None if _gzipped(path) else path.stat().st_size
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc})") from None
+    if size is not None and size != 4 + 4 * head[3] + payload:
+        raise DataError(f"{path}: not a valid IDX file: its header says {dims}, "
+                        f"{payload:,} bytes of data, but the file holds "
+                        f"{size - 4 - 4 * head[3]:,}")
+    return dims
+
+
+def _gzipped(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
 
 
 def idx_labels(path: Path) -> bytes:

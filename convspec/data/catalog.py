@@ -40,6 +40,7 @@ class DatasetInfo:
     install_hint: str | None = None
     has_sample: bool = False
     image_shape: tuple[int, int, int] = (28, 28, 1)  # height, width, channels
+    images: int = 70_000  # train + test images of the full set (memory estimates)
 
     @property
     def num_classes(self) -> int:

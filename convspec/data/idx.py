@@ -8,6 +8,7 @@ gzip is recognised by its magic bytes, not by the file name.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -41,7 +42,9 @@ def read_bytes(path: Path) -> bytes:
 
 
 def parse_idx(raw: bytes, path: Path) -> np.ndarray:
-    """A read-only uint8 view of IDX bytes (``path`` names the file in errors)."""
+    """A read-only uint8 view of IDX bytes (``path`` names the file in errors); the header's
+    dimensions must account for exactly the payload, so a header with huge dimensions is
+    refused before anything is allocated for them."""
     def bad(why: str) -> DataError:
         return DataError(f"{path}: not a valid IDX file: {why}. Replace it with an intact copy "
                          "of the standard file.")
@@ -55,7 +58,7 @@ def parse_idx(raw: bytes, path: Path) -> np.ndarray:
     if len(raw) < header:
         raise bad("the header is truncated")
     dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", raw[3], 4))
-    expected = header + int(np.prod(dims))
+    expected = header + math.prod(dims)  # exact: NumPy's product of huge dims would wrap
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "has extra bytes"
         raise bad(f"{what}: {len(raw) - header} payload bytes, header {dims} says "

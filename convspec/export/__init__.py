@@ -27,6 +27,12 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic_files import (
+    check_writable,
+    remove_stale_temporaries,
+    temporary_name,
+    write_error,
+)
 from ..errors import BackendError, ConvspecError, UsageError
 from ..specification import Spec
 
@@ -151,15 +157,20 @@ def compare_export(path: str | os.PathLike[str], fmt: str, spec: Spec,
     _require(f.run_needs, f"verifying a {f.title} export", " (or skip the check: --no-verify)")
     x = verify_images(spec) if images is None else np.ascontiguousarray(images, np.float32)
     expected = ReferenceModel(spec, weights).predict(x).astype(np.float64)
-    diff = 0.0
+    diffs = []
     for batch, want in ((x, expected), (x[:1], expected[:1])):
         got = run_export(path, f.name, batch)
         if got.shape != want.shape:
             raise ExportError(f"{path}: the {f.title} export returned logits of shape "
                               f"{got.shape} for {len(want)} images; expected {want.shape}")
-        if got.size:
-            diff = max(diff, float(np.max(np.abs(got.astype(np.float64) - want))))
-    return Comparison(diff, float(np.max(np.abs(expected))) if expected.size else 0.0)
+        diffs.append(np.abs(got.astype(np.float64) - want))
+    # NaN or infinity anywhere (the export's logits or the reference's) is a failure: the
+    # difference is NaN, which no tolerance accepts (max(0.0, nan) would have been 0.0)
+    diff = max((float(np.max(d)) if d.size else 0.0 for d in diffs), default=0.0)
+    if not all(np.isfinite(d).all() for d in diffs):
+        diff = float("nan")
+    largest = float(np.max(np.abs(expected))) if expected.size else 0.0
+    return Comparison(diff, largest)
 
 
 def verify_export(path: str | os.PathLike[str], fmt: str, spec: Spec,
@@ -240,8 +251,13 @@ def export_model(spec: Spec, weights: Mapping[str, np.ndarray], fmt: str,
     if verify:
         _require(f.run_needs, f"verifying a {f.title} export",
                  " (or skip the check: --no-verify)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(exc, out.parent, "cannot create") from None
+    check_writable(out.parent, out)  # before minutes of writing
+    remove_stale_temporaries(out.parent)  # of exports killed mid-write
+    tmp = out.with_name(f"{temporary_name(out)}export.tmp")
     _remove(tmp)
     try:
         arrays = {k: np.asarray(v, np.float32) for k, v in weights.items()}
@@ -255,15 +271,24 @@ def export_model(spec: Spec, weights: Mapping[str, np.ndarray], fmt: str,
             diff = result.max_abs_diff
             if log is not None:
                 log(result.describe(tolerance))
-            if not diff <= result.limit(tolerance):  # also catches NaN
+            if not np.isfinite(result.max_abs_logit) or np.isnan(diff):
+                raise ExportError(
+                    f"the {f.title} export computes NaN or infinite logits (the NumPy "
+                    f"reference's largest |logit| is {result.max_abs_logit:.3g}, the "
+                    f"difference {diff:.3g}): the weights do not make a usable model; "
+                    f"nothing was written to {out}")
+            if not diff <= result.limit(tolerance):
                 raise ExportError(
                     f"the {f.title} export does not reproduce the NumPy reference: max abs "
                     f"diff {diff:.3g} exceeds the tolerance {result.tolerance_text(tolerance)}"
                     f"; nothing was written to {out}")
         _install(tmp, out)
+    except OSError as exc:
+        raise write_error(exc, out) from None
     finally:
         _remove(tmp)
     return ExportResult(out, f.name, diff)
+
 
 
 def data_metadata(class_names: Sequence[str], preprocessing: Any) -> dict[str, str]:

@@ -43,6 +43,7 @@ class TrainOptions:
     precision: str | None = None  # fp32 (default), bf16 or fp16; see convspec.precision
     jit: bool = False  # torch.compile / XLA
     tensorboard: bool = True  # event files in the run directory
+    reference_check: bool = True  # the compiled model against the NumPy reference first
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,13 +163,62 @@ def _plan_resume(opts: TrainOptions, overrides: dict[str, Any]) -> TrainPlan:
     if opts.precision not in (None, recorded):
         raise UsageError(f"{run.path} trains in {recorded}; a run keeps its precision "
                          f"(--precision {opts.precision} was given)")
-    spec = run.load_spec()
+    spec = _resumed(run.load_spec(), overrides)
+    notes: tuple[str, ...] = ()
+    if opts.spec_path:  # the run's own spec wins; another one is refused
+        notes = (check_resume_spec(opts.spec_path, spec, run, overrides),)
+    backend = get_backend(opts.backend or run.config.backend)
+    check_support(backend, spec)
+    data_dir = overrides.get("data_dir") or run.config.data_dir
+    summary, data_notes = probe_data(spec, data_dir)
+    return TrainPlan(opts, spec, backend, recorded, data_dir, run, None, summary,
+                     notes + data_notes)
+
+
+def _resumed(spec: Spec, overrides: dict[str, Any]) -> Spec:
+    """A run's spec with what resuming may change (its length, where its data is)."""
     if "iterations" in overrides:
         spec = apply_overrides(spec, {"iterations": overrides["iterations"]})
     if overrides.get("data"):
         spec = with_data(spec, data=overrides["data"])
-    backend = get_backend(opts.backend or run.config.backend)
-    check_support(backend, spec)
-    data_dir = overrides.get("data_dir") or run.config.data_dir
-    summary, notes = probe_data(spec, data_dir)
-    return TrainPlan(opts, spec, backend, recorded, data_dir, run, None, summary, notes)
+    return spec
+
+
+def spec_difference(given: Spec, run_spec: Spec) -> str | None:
+    """The first difference in network or training settings between two specs, as
+    ``what: value in the given spec, value in the run's``; None when they train the same run
+    (names and descriptions aside; data paths compared absolute)."""
+    from ..architecture import fingerprint, first_difference, show_value
+
+    names = [row.name for row in run_spec.table.rows]
+    network = first_difference(fingerprint(run_spec), fingerprint(given), names)
+    if network is not None:
+        what, in_run, in_given = network
+        return f"{what} is {show_value(in_given)} in SPEC, {show_value(in_run)} in the run's"
+    for section in ("init", "train"):
+        a = getattr(given, section).model_dump(mode="json")
+        b = getattr(run_spec, section).model_dump(mode="json")
+        for key in sorted(set(a) | set(b)):
+            if a.get(key) != b.get(key):
+                return (f"{section}.{key} is {show_value(a.get(key))} in SPEC, "
+                        f"{show_value(b.get(key))} in the run's")
+    return None
+
+
+def check_resume_spec(spec_path: str, run_spec: Spec, run: RunDirectory,
+                      overrides: dict[str, Any]) -> str:
+    """A SPEC given with ``--resume``: the note to print when it trains the same run as the
+    run's own ``spec.yaml`` (which is what resumes; both with the resumable ``overrides``),
+    else a ``UsageError`` saying which wins and how to change the run."""
+    given = _resumed(with_data(load_spec(spec_path), spec_dir=Path(spec_path).parent),
+                     overrides)
+    difference = spec_difference(given, run_spec)
+    if difference is None:
+        return (f"{spec_path} is the spec of {run.path} (same network and training "
+                f"settings); resuming with the run's own spec.yaml")
+    hint = ("; to train longer, use --resume with --iterations N"
+            if difference.startswith("train.iterations") or difference.startswith(
+                "train.epochs") else "")
+    raise UsageError(f"{spec_path} is not the spec of the run {run.path}: {difference} "
+                     f"spec.yaml. --resume continues a run with its own spec.yaml; drop SPEC "
+                     f"to resume it{hint}, or drop --resume to start a new run from {spec_path}")

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..backends import compile_model, parallel_layout
+from ..backends import compile_model, device_memory, parallel_layout
 from ..data.dataset import Dataset
 from ..data.loader import load_data
 from ..data.preprocess import Preprocessing
 from ..data.record import data_record
 from ..distributed import Parallel, describe
 from ..evaluation import Evaluation, evaluate
+from ..memory import available_memory, check_memory, data_values, estimate_memory
 from ..run_config import RunConfig
 from ..run_directory import RunDirectory
+from ..verification import check_model
 from .callbacks import Callback
 from .options import TrainOptions, TrainPlan, plan_training
+from .sampler import check_batch_size
 from .schedules import check_applicable
 from .tensorboard_log import TensorBoard
 from .trainer import ProgressFactory, Trainer, TrainResult, quiet
@@ -63,12 +66,14 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
     parallel.check_batch(spec.train.batch_size)
     if not parallel.is_primary:
         log = quiet
-    elif plan.out is not None:
-        RunDirectory.check_new(plan.out)  # a taken --out fails before any work
+    elif plan.resume is None:
+        RunDirectory.check_new(plan.out)  # a taken or unwritable --out fails before any work
     for note in plan.data_notes:
         log(f"Note: {note}")
+    check_run_memory(plan)  # before anything is loaded or allocated
     data = load_data(spec, data_dir=plan.data_dir, preprocessing=_recorded(plan), log=log)
     data.check_fits(spec)
+    check_batch_size(spec, len(data.train))
     extra: dict[str, Any] = {"parallel": parallel} if parallel.enabled else {}
     if plan.precision != "fp32":
         extra["precision"] = plan.precision
@@ -76,6 +81,10 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
         extra["jit"] = True
     model = compile_model(plan.backend, spec, device=opts.device, **extra)
     try:
+        if opts.reference_check:  # before any step, and before the run directory exists
+            took = check_model(model).seconds
+            log(f"Checked the {plan.backend.name} model against the NumPy reference "
+                f"({took * 1000:.0f} ms)")
         return _train(plan, model, data, parallel, log, progress, callbacks)
     finally:
         close = getattr(model, "close", None)
@@ -83,12 +92,30 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
             close()
 
 
+def check_run_memory(plan: TrainPlan) -> None:
+    """Refuse (``MemoryLimitError``) a run whose memory estimate (``convspec.memory``)
+    exceeds the memory available: main memory, and the GPU's free memory when training on one
+    (asked of the backend, which is about to be compiled anyway)."""
+    values, images = data_values(plan.data)
+    batch = plan.spec.train.batch_size if images is None else min(plan.spec.train.batch_size,
+                                                                   images)
+    estimate = estimate_memory(plan.spec, batch_size=batch, data_values=values,
+                               precision=plan.precision)
+    check_memory(plan.spec, estimate, host=available_memory(),
+                 device=device_memory(plan.backend, plan.options.device))
+
+
 def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: Any,
            progress: ProgressFactory | None, callbacks: Sequence[Callback]) -> TrainOutcome:
     spec, opts, primary = plan.spec, plan.options, parallel.is_primary
     run = plan.resume
-    if run is None and primary:
-        run = RunDirectory.create(spec, _config(plan, data, parallel), out=plan.out)
+    logging = [TensorBoard()] if opts.tensorboard and primary else []
+    trainer = Trainer(spec, model, data, run_dir=run,
+                      checkpoint_every=plan.overrides.get("checkpoint_every"), log=log,
+                      callbacks=[*logging, *callbacks])
+    if run is None and primary:  # the last check passed: only now is anything written
+        run = trainer.run = RunDirectory.create(spec, _config(plan, data, parallel),
+                                                out=plan.out)
     for line in _describe_data(data):
         log(line)
     if parallel.enabled:
@@ -96,10 +123,6 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
     precision = "" if plan.precision == "fp32" else f" in {plan.precision}"
     log(f"Training {spec.name} with {plan.backend.name} on {model.device}{precision}; "
         f"run directory {run.path if run else plan.out}")
-    logging = [TensorBoard()] if opts.tensorboard and run is not None else []
-    trainer = Trainer(spec, model, data, run_dir=run,
-                      checkpoint_every=plan.overrides.get("checkpoint_every"), log=log,
-                      callbacks=[*logging, *callbacks])
     if plan.resume is not None:
         trainer.resume()  # reads and checks the checkpoint before the spec is rewritten
         if ("iterations" in plan.overrides or "data" in plan.overrides) and primary:

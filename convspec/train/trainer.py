@@ -26,9 +26,9 @@ import numpy as np
 from ..backends import CompiledModel
 from ..data.dataset import Dataset
 from ..distributed import SINGLE
-from ..errors import ConvspecError, RunDirectoryError
+from ..errors import ConvspecError, FileSystemError, RunDirectoryError, WeightsError
 from ..evaluation import evaluate
-from ..run_directory import Checkpoint, RunDirectory
+from ..run_directory import CHECKPOINT_FILE, Checkpoint, RunDirectory
 from ..specification import Spec
 from .callbacks import Callback, CallbackList, MetricsFiles
 from .interrupts import Interrupted, TrainingDiverged, stop_at_step_boundary
@@ -122,16 +122,20 @@ class Trainer:
         if self.run is None:
             raise ConvspecError("Trainer.resume() needs a run directory (run_dir=...)")
         ckpt = self.run.load_checkpoint(self.spec)
+        try:
+            self.sampler.restore(ckpt.sampler)
+        except ValueError as exc:
+            raise WeightsError(f"{self.run.path / CHECKPOINT_FILE}: cannot resume from this "
+                               f"checkpoint ({exc})") from None
         self.model.set_weights(ckpt.weights)
         self.model.set_optimizer_state(ckpt.optimizer)
-        self.sampler.restore(ckpt.sampler)
         self.iteration, self.elapsed_before = ckpt.iteration, ckpt.elapsed
         self.last_good = self.resumed_from = ckpt.iteration
         self._restore(ckpt.state)
-        if self.primary:
+        if self.primary:  # the checkpoint is good: now the directory may change
+            self.run.remove_temporaries()
             try:
-                self.history = [r for r in self.run.read_metrics()
-                                if r.get("iteration", 0) <= ckpt.iteration]
+                self.history = self.run.read_metrics(keep_until=ckpt.iteration)
             except RunDirectoryError:  # no metrics file yet
                 self.history = []
         self.log(f"Resuming {self.run_dir} at iteration {ckpt.iteration} of {self.iterations}")
@@ -165,13 +169,16 @@ class Trainer:
         with stop_at_step_boundary() as stop:
             try:
                 stopped = self._loop(stop, start)
+            except FileSystemError as exc:  # a full disk, a read-only run directory, ...
+                if self.progress is not None:
+                    self.progress.close()
+                raise FileSystemError(f"{exc}; training stopped at iteration "
+                                      f"{self.iteration}, {self._kept()}") from None
             except KeyboardInterrupt:  # a second Ctrl-C: the step may be half applied
                 if self.progress is not None:
                     self.progress.close()
-                kept = (f"the checkpoint of iteration {self.last_good} is kept"
-                        if self.last_good is not None else "no checkpoint was written")
                 raise Interrupted(f"interrupted during iteration {self.iteration + 1}; "
-                                  f"{kept}") from None
+                                  f"{self._kept()}") from None
             if stopped:
                 where = self._interrupt(self._elapsed(start))
                 raise Interrupted(f"interrupted at iteration {self.iteration}; {where}")
@@ -193,6 +200,12 @@ class Trainer:
     def _call(self, hook: str, *args: Any) -> None:
         if self.primary:
             self.callbacks.call(hook, self, *args)
+
+    def _kept(self) -> str:
+        if self.last_good is None:
+            return "no checkpoint was written"
+        return (f"the checkpoint of iteration {self.last_good} is kept (continue with: "
+                f"convspec train --resume {self.run_dir})")
 
     def _elapsed(self, start: float) -> float:
         return self.elapsed_before + time.perf_counter() - start

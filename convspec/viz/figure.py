@@ -31,11 +31,12 @@ def new_figure(figsize: tuple[float, float], show: bool) -> Figure:
 
 
 def finish(fig: Figure, path: PathArg, show: bool) -> Figure:
-    """Save to ``path`` as PNG (making parent dirs) and/or display, then return the figure."""
+    """Save to ``path`` as PNG (making parent dirs; atomically, ``FileSystemError`` naming
+    the file when it cannot be written) and/or display, then return the figure."""
     if path is not None:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=DPI, format="png")
+        from ..atomic_files import atomic_write
+
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     if show:
         import matplotlib.pyplot as plt
 

@@ -74,6 +74,13 @@ class TensorFlowBackend:
         """None: one process drives every local replica."""
         return None
 
+    def device_memory(self, device: str) -> tuple[int, str] | None:
+        """(free bytes, where from) of the GPU ``device`` trains on; None on the CPU."""
+        quiet_tensorflow()
+        from .devices import free_memory
+
+        return free_memory(device)
+
     def __repr__(self) -> str:
         return "TensorFlowBackend()"
 

@@ -25,6 +25,14 @@ def resolve_device(device: str) -> tuple[str, str]:
     return "cpu", "/CPU:0"
 
 
+def free_memory(device: str) -> tuple[int, str] | None:
+    """None: TensorFlow reports a GPU's memory only once its allocator has reserved it
+    (``get_memory_info`` gives what it uses, not what is free), so it cannot be asked before
+    a model is built; the CPU is ``convspec.memory``'s."""
+    resolve_device(device)  # a missing GPU is still reported here, before any work
+    return None
+
+
 def local_devices(count: int, device: str) -> list[str]:
     """``count`` devices of this process for MirroredStrategy: GPUs, or on CPU that many
     logical CPU devices (which must be configured before TensorFlow initialises)."""

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from ... import dropout
-from ...shapes import LayerShape
+from ...shapes import LayerShape, single_window_form
 
 Padding = str | list[list[int]]
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -151,8 +151,17 @@ def dropout_mask(call: Call, rate: float, x: tf.Tensor) -> tf.Tensor:
 
 def _conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
             bias: tf.Variable | None = None) -> tf.Tensor:
+    """A stride along an axis of output extent 1 becomes 1 on the one window, cropped
+    (``single_window_form``: oneDNN computes the strided form wrong for some shapes)."""
     kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
-    y = tf.nn.conv2d(x, kernel, strides=[1, *layer.stride, 1], padding=conv_padding(row))
+    stride, (crop_h, crop_w) = single_window_form(row.output[:2], layer.kernel, layer.stride,
+                                                  layer.dilation)
+    padding = conv_padding(row)
+    if crop_h is not None or crop_w is not None:
+        if isinstance(padding, list):
+            x = tf.pad(x, padding)
+        x, padding = x[:, :crop_h, :crop_w, :], "VALID"
+    y = tf.nn.conv2d(x, kernel, strides=[1, *stride, 1], padding=padding)
     if bias is not None:
         y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
     return activation(call.activation, y)

@@ -61,6 +61,12 @@ class TorchBackend:
         """``nproc > 1``: start ``convspec <argv>`` on ``nproc`` processes under torchrun."""
         return launch_torchrun(nproc, argv) if nproc > 1 else None
 
+    def device_memory(self, device: str) -> tuple[int, str] | None:
+        """(free bytes, where from) of the GPU ``device`` trains on; None on the CPU."""
+        from .devices import free_memory
+
+        return free_memory(device)
+
     def __repr__(self) -> str:
         return "TorchBackend()"
 

@@ -30,6 +30,15 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     return torch.device(device)
 
 
+def free_memory(device: str, local_rank: int = 0) -> tuple[int, str] | None:
+    """(free bytes, where from) of the GPU that ``device`` resolves to; None for the CPU."""
+    resolved = resolve_device(device, local_rank)
+    if resolved.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(resolved)
+    return free, f"torch.cuda.mem_get_info of {resolved}"
+
+
 def join_process_group(device: torch.device, parallel: Parallel) -> None:
     """Join torchrun's process group (env://): NCCL between GPUs, gloo on CPU."""
     import torch.distributed as dist

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ... import dropout
-from ...shapes import LayerShape
+from ...shapes import LayerShape, single_window_form
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -123,10 +123,19 @@ def dropout_mask(call: Call, rate: float, x: torch.Tensor) -> torch.Tensor:
 
 def _conv2d(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, kernel: torch.Tensor,
             bias: torch.Tensor | None = None) -> torch.Tensor:
+    """A stride along an axis of output extent 1 becomes 1 on the one window, cropped
+    (``single_window_form``: oneDNN computes the strided form wrong for some shapes)."""
+    stride, (crop_h, crop_w) = single_window_form(row.output[:2], layer.kernel, layer.stride,
+                                                  layer.dilation)
     pad, padding = split_pads(row.pads)
+    if crop_h is not None or crop_w is not None:
+        (top, bottom), (left, right) = row.pads
+        pad, padding = (left, right, top, bottom), (0, 0)
     if pad is not None:
         x = F.pad(x, pad)
-    y = F.conv2d(x, kernel, bias, layer.stride, padding, layer.dilation)
+    if crop_h is not None or crop_w is not None:
+        x = x[:, :, :crop_h, :crop_w]
+    y = F.conv2d(x, kernel, bias, stride, padding, layer.dilation)
     return activation(call.activation, y)
 
 
