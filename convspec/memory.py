@@ -67,11 +67,18 @@ class MemoryEstimate:
 
 
 def format_bytes(n: int | float) -> str:
-    """``1.5 GB``-style (powers of 1000, like ``free -h --si`` and most dashboards)."""
+    """``1.5 GB``-style (powers of 1000, like ``free -h --si`` and most dashboards), in
+    integer arithmetic: exact for any size, where a float would overflow."""
+    count, scale = int(round(n)), 1
     for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1000
+        if abs(count) < 1000 * scale or unit == "PB":
+            if unit == "B":
+                return f"{count:,} B"
+            tenths, rest = divmod(abs(count) * 10, scale)
+            tenths += 2 * rest >= scale
+            sign = "-" if count < 0 else ""
+            return f"{sign}{tenths // 10:,}.{tenths % 10} {unit}"
+        scale *= 1000
     raise AssertionError("unreachable")
 
 
