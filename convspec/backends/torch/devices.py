@@ -82,8 +82,11 @@ def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
 
 
 def leave_process_group() -> None:
-    """Leave the process group (after the last collective call)."""
+    """Leave the process group (after the last collective call). Every rank waits for the
+    others first: a rank tearing gloo down while a peer still talks to it aborts the peer
+    ("terminate called without an active exception", seen under load)."""
     import torch.distributed as dist
 
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
