@@ -81,6 +81,14 @@ def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
     return values
 
 
+def broadcast(values: torch.Tensor) -> torch.Tensor:
+    """``values`` replaced in place by rank 0's."""
+    import torch.distributed as dist
+
+    dist.broadcast(values, src=0)
+    return values
+
+
 def leave_process_group() -> None:
     """Leave the process group (after the last collective call)."""
     import torch.distributed as dist
