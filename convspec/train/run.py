@@ -148,10 +148,10 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
         "stopped_early": result.stopped_early, "best": _best(trainer, result, test, log),
         "test": test.to_dict()})
     if opts.plots:
-        from ..viz.run_figures import write_run_plots
+        from ..report import Run
 
-        for path in write_run_plots(run.path, data=data, model=model, evaluation=test):
-            log(f"wrote {path}")
+        for figure in Run.trained(run, spec, model=model, data=data, evaluation=test).plots():
+            log(f"wrote {figure.path}")
     log(f"Run directory: {run.path}")
     return TrainOutcome(run.path, result, test)
 
