@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -18,27 +18,42 @@ from typing import Any
 from .atomic_files import atomic_write_text
 from .backends import compile_model, get_backend
 from .data import Dataset
+from .data.catalog import DATASETS
 from .evaluation import Evaluation, evaluate
 from .run_config import RunConfig
 from .run_data import class_names, describe, run_data
-from .run_directory import RunDirectory
+from .run_directory import WEIGHTS_FILE, RunDirectory
 from .shapes import infer_shapes
 from .specification import Spec
 from .summary import format_table, format_totals
-from .viz.run_figures import KINDS, write_run_plots
+from .viz.run_figures import KINDS, RunFigure, write_run_plots
 
 REPORT_FILE = "report.html"
 
 
 @dataclass
 class Run:
-    """A finished (or checkpointed) run, opened: its directory, spec, config, model, data."""
+    """A finished (or checkpointed) run, opened: its directory and spec; its weights, data,
+    compiled model and test evaluation are loaded when first used (``convspec plot --what
+    curves`` reads only the metrics, ``--what filters`` only the weights, no framework)."""
 
     directory: RunDirectory
     spec: Spec
     config: RunConfig
-    model: Any
-    data: Dataset
+    backend: str | None = None  # the backend to run (default: the run's)
+    data_path: str | None = None  # --data
+    data_dir: str | None = None  # --data-dir
+    log: Any = None
+    reference_check: bool = True  # check the compiled model against the NumPy reference
+
+    @classmethod
+    def trained(cls, directory: RunDirectory, spec: Spec, *, model: Any, data: Dataset,
+                evaluation: Evaluation) -> Run:
+        """A run just trained in this process: its model, data and evaluation at hand."""
+        assert directory.config is not None
+        run = cls(directory, spec, directory.config)
+        run.__dict__.update(model=model, data=data, evaluation=evaluation)
+        return run
 
     @property
     def run_dir(self) -> Path:
@@ -49,15 +64,44 @@ class Run:
         """One name per output (the run's recorded class names)."""
         return class_names(self.spec, self.directory)
 
+    @property
+    def has_weights(self) -> bool:
+        return (self.run_dir / WEIGHTS_FILE).is_file() or self.directory.has_checkpoint()
+
+    @cached_property
+    def weights(self) -> dict[str, Any]:
+        """The canonical weights (``weights.safetensors``, else the checkpoint's)."""
+        return self.directory.load_weights(self.spec)
+
+    @cached_property
+    def data(self) -> Dataset:
+        """The run's own data (``convspec.run_data``) unless ``data_path`` / ``data_dir``
+        says otherwise; ``log`` receives a line saying which data it is."""
+        loaded = run_data(self.spec, self.directory, data=self.data_path,
+                          data_dir=self.data_dir, log=self.log)
+        if self.log is not None:
+            self.log(describe(loaded, "test"))
+        return loaded
+
+    @cached_property
+    def model(self) -> Any:
+        model = compile_model(get_backend(self.backend or self.config.backend), self.spec,
+                              weights=self.weights)
+        if self.reference_check:
+            from .verification import check_model
+
+            check_model(model)
+        return model
+
     @cached_property
     def evaluation(self) -> Evaluation:
         return evaluate(self.model, self.data.test, self.spec.train.eval_batch_size)
 
-    def plots(self, kinds: Iterable[str] = KINDS, *, image: int = 0,
-              layers: list[str] | None = None) -> list[Path]:
-        return write_run_plots(self.run_dir, data=self.data, model=self.model,
-                               evaluation=self.evaluation, what=kinds, image=image,
-                               layers=layers, class_names=self.class_names)
+    def plots(self, kinds: Iterable[str] = KINDS, *, images: Sequence[int] | None = None,
+              layers: Sequence[str] | None = None,
+              input_channels: Sequence[int] | None = None) -> list[RunFigure]:
+        return write_run_plots(self, kinds, images=images, layers=layers,
+                               input_channels=input_channels)
 
     @cached_property
     def final(self) -> dict[str, Any]:
@@ -67,25 +111,15 @@ class Run:
 
 def open_run(run_dir: str | Path, *, backend: str | None = None, data_dir: str | None = None,
              data: str | None = None, log: Any = None, reference_check: bool = True) -> Run:
-    """Load a run directory's spec, weights and data, compiled with ``backend`` (default: the
-    run's own) and, with ``reference_check``, checked against the NumPy reference
-    (``convspec.verification.check_model``). The data is the run's own (``convspec.run_data``)
-    unless ``data`` (a path) or ``data_dir`` says otherwise; ``log`` receives a line saying
-    which data it is."""
+    """A run directory's spec and config; its weights, data (the run's own unless ``data``
+    (a path) or ``data_dir`` says otherwise) and model (compiled with ``backend``, default the
+    run's own, and with ``reference_check`` checked against the NumPy reference:
+    ``convspec.verification.check_model``) load when a figure or the report needs them."""
     directory = RunDirectory.open(run_dir)
     config = directory.config
     assert config is not None
-    spec = directory.load_spec()
-    weights = directory.load_weights(spec)
-    loaded = run_data(spec, directory, data=data, data_dir=data_dir, log=log)
-    if log is not None:
-        log(describe(loaded, "test"))
-    model = compile_model(get_backend(backend or config.backend), spec, weights=weights)
-    if reference_check:
-        from .verification import check_model
-
-        check_model(model)
-    return Run(directory, spec, config, model, loaded)
+    return Run(directory, directory.load_spec(), config, backend, data, data_dir, log,
+               reference_check)
 
 
 def _img(path: Path, alt: str, mime: str = "image/png") -> str:
@@ -120,19 +154,43 @@ figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.9em;color
 """
 
 
-def write_report(run: Run, *, image: int = 0) -> Path:
-    """Render plots and the network's graph and write ``report.html`` into the run
-    directory."""
-    figures = run.plots(KINDS, image=image)
-    by_name = {p.name: p for p in figures}
+TUTORIAL_MNIST = ("The TensorFlow tutorial's network reports 98.8% (9876 / 10000) on this "
+                  "test set after 10,000 iterations.")
+FULL_TEST_SETS = {"mnist": 10_000, "fashion-mnist": 10_000}  # the built-in test splits
+
+
+def test_set_text(data: Dataset) -> str:
+    """What the run's test set is, in words (what its accuracy can be compared with)."""
+    n = len(data.test)
+    title = DATASETS[data.name].title if data.name in DATASETS else data.name
+    if data.is_sample:
+        return (f"{n:,} images held out of the 5,000-image {title} sample ({data.source}); "
+                f"not comparable with results on the full {title} test set")
+    if FULL_TEST_SETS.get(data.name) == n:
+        return f"the full {title} test set ({n:,} images, {data.source})"
+    return f"{n:,} test images from {data.source}"
+
+
+def comparable_claim(data: Dataset) -> str | None:
+    """The tutorial's published accuracy, only for a run measured on the same test set (the
+    full MNIST test set)."""
+    if data.name == "mnist" and not data.is_sample and len(data.test) == 10_000:
+        return TUTORIAL_MNIST
+    return None
+
+
+def write_report(run: Run, *, images: Sequence[int] | None = None) -> Path:
+    """Render every figure and the network's graph, and write ``report.html`` into the run
+    directory. ``images``: the test images whose layer outputs are shown (default: the
+    tutorial's 0 and 13)."""
+    figures = run.plots(KINDS, images=images)
     ev, final, cfg = run.evaluation, run.final, run.config
     spec_text = run.directory.spec_text()
     shape_table = infer_shapes(run.spec)
     table = f"{format_table(shape_table)}\n{format_totals(shape_table)}"
     facts = {
         "Backend (trained / shown)": f"{cfg.backend} / {run.model.backend}",
-        "Dataset": f"{run.data.name} ({run.data.source})"
-                   + (" - 5,000-image sample" if run.data.is_sample else ""),
+        "Test set": test_set_text(run.data),
         "Preprocessing": run.data.preprocessing.formula(),
         "Iterations": final.get("iterations", "unknown (no final.json)"),
         "Training time": f"{final.get('elapsed_seconds', '?')} s",
@@ -145,26 +203,27 @@ def write_report(run: Run, *, image: int = 0) -> Path:
     per_class = "".join(
         f"<tr><td>{html.escape(str(name))}</td><td>{acc:.1%}</td></tr>"
         for name, acc in zip(run.class_names, ev.per_class_accuracy))
+    claim = comparable_claim(run.data)
 
-    def section(title: str, names: list[str]) -> str:
-        imgs = "".join(_img(by_name[n], n.removesuffix(".png").replace("_", " "))
-                       for n in names if n in by_name)
+    def section(title: str, *kinds: str) -> str:
+        imgs = "".join(_img(f.path, f.caption) for f in figures if f.kind in kinds)
         return f"<h2>{title}</h2>{imgs}" if imgs else ""
 
-    names = [p.name for p in figures]
     body = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
 <title>convspec report: {html.escape(run.spec.name)}</title><style>{_CSS}</style></head><body>
 <h1>{html.escape(run.spec.name)}</h1>
 <p class="muted">{html.escape(run.spec.description)} &middot; {html.escape(str(run.run_dir))}</p>
 <p class="big">{html.escape(ev.summary())}</p>
+<p>Measured on {html.escape(test_set_text(run.data))}.{
+        f" {html.escape(claim)}" if claim else ""}</p>
 <table class="kv">{rows}</table>
-{section("Training curves", ["curves.png"])}
-{section("Confusion matrix", ["confusion.png"])}
+{section("Training curves", "curves")}
+{section("Test images", "images")}
+{section("Confusion matrix", "confusion")}
 <h2>Per-class accuracy</h2><table class="kv">{per_class}</table>
-{section("Example errors", ["errors.png"])}
-{section("Convolution filters", [n for n in names if n.startswith("filters_")])}
-{section(f"Convolution outputs for test image {image}",
-         [n for n in names if n.startswith("activations_")])}
+{section("Example errors", "errors")}
+{section("Convolution filters", "filters")}
+{section("Layer outputs", "input", "activations")}
 <h2>Network</h2><pre>{html.escape(table)}</pre>
 {_graph(run)}
 <h2>Spec as used</h2><pre>{html.escape(spec_text)}</pre>

@@ -1,8 +1,9 @@
 """The TensorFlow MNIST CNN tutorial, walked through with convspec on either backend.
 
 Test accuracy before training and after 1, 100, 1,000 and 10,000 total iterations, example
-errors, the confusion matrix, conv1/conv2 filters, and conv1/conv2 outputs for test images 0
-and 13, all saved as PNGs:
+errors, the confusion matrix, conv1/conv2 filters, and the conv1/conv2 layer outputs (after
+max-pool and ReLU, as the tutorial's layer_conv1/2) for test images 0 and 13, all saved as
+PNGs:
 
     python examples/tutorial.py --backend torch --out tutorial-figures
     python examples/tutorial.py --backend tensorflow --data-dir ../shared/data/mnist
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     test = data.test
     print(f"Size of:\n- Training-set:\t\t{len(data.train)}\n- Test-set:\t\t{len(test)}\n"
           f"- Validation-set:\t{len(data.validation)}")
-    viz.plot_images(test.images[:9], test.labels[:9], path=out / "test_images.png")
+    names = data.class_names
+    viz.plot_images(test.images[:9], test.labels[:9], class_names=names,
+                    path=out / "test_images.png")
 
     model = convspec.compile(spec, backend=args.backend)
     trainer = convspec.Trainer(spec, model, data)
@@ -51,21 +54,25 @@ def main(argv: list[str] | None = None) -> None:
         print(result.summary())
 
     print("Example errors:")
-    viz.plot_example_errors(test.images, result.cls_true, result.cls_pred,
+    viz.plot_example_errors(test.images, result.cls_true, result.cls_pred, class_names=names,
                             path=out / "example_errors.png")
     print("Confusion Matrix:")
     print(format_confusion(result.confusion))
-    viz.plot_confusion_matrix(result.confusion, path=out / "confusion_matrix.png")
+    viz.plot_confusion_matrix(result.confusion, class_names=names,
+                              path=out / "confusion_matrix.png")
 
     weights = model.get_weights()
     viz.plot_conv_weights(weights, "conv1", path=out / "conv1_filters.png")
     viz.plot_conv_weights(weights, "conv2", input_channel=0, path=out / "conv2_filters_in0.png")
     viz.plot_conv_weights(weights, "conv2", input_channel=1, path=out / "conv2_filters_in1.png")
+    outputs = viz.block_outputs(spec)  # the tutorial's layer_conv1/2: after max-pool and ReLU
     for index in (0, 13):
-        viz.plot_image(test.images[index], title=f"test image {index}",
+        label = names[int(test.labels[index])]
+        viz.plot_image(test.images[index], title=f"Test image {index}, true class: {label}",
                        path=out / f"image{index}.png")
         for layer in ("conv1", "conv2"):
-            viz.plot_conv_layer(model, layer, test.images[index],
+            viz.plot_conv_layer(model, outputs[layer], test.images[index],
+                                note=f"test image {index}, true class: {label}",
                                 path=out / f"{layer}_output_image{index}.png")
     print(f"figures in {out}/")
 

@@ -66,6 +66,10 @@ def test_every_backend_words_bad_input_the_same(numpy_backend, name):
     assert str(info.value).startswith("labels must be in [0, 3); got values from ")
     with pytest.raises(BackendError, match=r"^labels must be 4 integers \(one per image\)"):
         model.gradients(x, y.astype(np.float32))
+    for rate in (-0.1, float("inf"), "fast"):
+        with pytest.raises(BackendError) as info:
+            model.train_step(x, y, learning_rate=rate)
+        assert str(info.value) == f"learning_rate must be a finite number >= 0, got {rate!r}"
     with pytest.raises(BackendError, match="batch_size must be positive, got -1"):
         model.predict(x, batch_size=-1)
     with pytest.raises(WeightsError, match="weights must be a mapping"):

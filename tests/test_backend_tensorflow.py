@@ -95,6 +95,19 @@ def test_train_step_traces_once_across_calls_and_batch_sizes(tf_backend):
     assert model._logits.experimental_get_tracing_count() == 1
 
 
+def test_a_new_learning_rate_each_step_does_not_retrace(tf_backend):
+    """The step's rate is an argument of the traced step, not a constant baked into it."""
+    spec = load_spec(SPECS / "mnist.yaml").override({
+        "train.optimizer.weight_decay": 0.01, "train.l2": 1e-4, "train.clip_norm": 1.0})
+    model = tf_backend.compile(spec)
+    x, y = batch(spec, 8)
+    for step in range(5):
+        model.train_step(x, y, learning_rate=1e-3 * (step + 1) / 5)
+    assert model.tracing_count == 1
+    with pytest.raises(BackendError, match="learning_rate must be a finite number >= 0"):
+        model.train_step(x, y, learning_rate=float("nan"))
+
+
 def _xla_available() -> bool:
     import tensorflow as tf
 

@@ -389,3 +389,114 @@ def test_tensorflow_multi_worker_on_two_local_processes_equals_one_process(mnist
     _train(spec, data, single, "--backend", "tensorflow", "--iterations", str(ITERATIONS))
     assert _max_diff(single, tmp_path / "worker0") <= 1e-5
     _same_metrics(single, tmp_path / "worker0")
+
+
+# -- every rank follows the primary's validation: plateau schedules, regularisation -------
+
+SCHEDULED_SPEC = """
+name: plateau_ranks
+input: {height: 8, width: 8, channels: 1}
+classes: 4
+layers:
+  - {kind: conv2d, filters: 4, kernel: 3, padding: same, activation: relu}
+  - {kind: maxpool, size: 2}
+  - {kind: flatten}
+  - {kind: dense, units: 4}
+train:
+  optimizer: {kind: momentum, learning_rate: 0.05, weight_decay: 0.01}
+  batch_size: 8
+  iterations: 30
+  validate_every: 5
+  l2: 0.001
+  clip_norm: 0.5
+  schedule: {kind: reduce_on_plateau, patience: 0, factor: 0.5, min_delta: 10.0}
+"""
+# min_delta 10: no validation after the first improves enough, so each halves the rate
+
+RANKS_SCRIPT = """
+import hashlib, sys
+sys.path.insert(0, "tests")
+from conftest import tiny_dataset
+from convspec.backends import get_backend, parallel_layout
+from convspec.specification import loads_spec
+from convspec.train import Trainer
+backend = get_backend(sys.argv[1])
+spec = loads_spec(open(sys.argv[2]).read())
+parallel = parallel_layout(backend, 1)
+model = backend.compile(spec, parallel=parallel)
+shared = model.broadcast([parallel.rank + 0.5, -2.25])
+data = tiny_dataset(n_train=64, n_val=16, n_test=8, size=8, classes=4)
+trainer = Trainer(spec, model, data, log=lambda m: None)
+trainer.fit()
+w = model.get_weights()
+digest = hashlib.sha256(b"".join(w[k].tobytes() for k in sorted(w))).hexdigest()[:16]
+print("RESULT", parallel.rank, *shared, trainer.lr, digest, flush=True)
+model.close()
+"""
+
+
+def _rank_results(outputs: list[str]) -> dict[int, list[str]]:
+    rows = [line.split()[1:] for out in outputs for line in out.splitlines()
+            if line.startswith("RESULT ")]
+    return {int(row[0]): row[1:] for row in rows}
+
+
+def _check_ranks_agree(results: dict[int, list[str]]) -> None:
+    """Every rank got rank 0's broadcast values, ended on the same (reduced) learning rate,
+    and holds the same weights (a rank on another rate would drift away)."""
+    assert sorted(results) == [0, 1]
+    for shared_0, shared_1, lr, _ in results.values():
+        assert (float(shared_0), float(shared_1)) == (0.5, -2.25)
+        # the last step's rate: the validations at 10, 15, 20 and 25 each halved it (the one at
+        # 5 set the best)
+        assert float(lr) == 0.05 * 0.5 ** 4
+    assert results[0][3] == results[1][3]
+
+
+def test_torch_ranks_follow_the_primarys_plateau_schedule(tmp_path):
+    require_backend("torch")
+    script, spec = tmp_path / "ranks.py", tmp_path / "spec.yaml"
+    script.write_text(RANKS_SCRIPT)
+    spec.write_text(SCHEDULED_SPEC)
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            "--nproc-per-node=2", str(script), "torch", str(spec)]
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    _check_ranks_agree(_rank_results([result.stdout]))
+
+
+@pytest.mark.slow
+def test_tensorflow_workers_follow_the_chiefs_plateau_schedule(tmp_path):
+    require_backend("tensorflow")
+    script, spec = tmp_path / "ranks.py", tmp_path / "spec.yaml"
+    script.write_text(RANKS_SCRIPT)
+    spec.write_text(SCHEDULED_SPEC)
+    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(config)}
+        procs.append(subprocess.Popen([sys.executable, str(script), "tensorflow", str(spec)],
+                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0, out + err
+    _check_ranks_agree(_rank_results([out for out, _ in outputs]))
+
+
+def test_tensorflow_replicas_train_a_plateau_schedule_like_one_device(mnist_like, tmp_path):
+    require_backend("tensorflow")
+    spec, data = mnist_like
+    extra = ("--backend", "tensorflow", "--iterations", str(ITERATIONS), "--validate-every",
+             "5", "--set", "train.schedule={kind: reduce_on_plateau, patience: 0, "
+             "min_delta: 10.0}", "--set", "train.l2=0.001", "--set", "train.clip_norm=1.0",
+             "--set", "train.optimizer.weight_decay=0.01")
+    single, mirrored = tmp_path / "single", tmp_path / "mirrored"
+    _train(spec, data, single, *extra)
+    _train(spec, data, mirrored, *extra, "--nproc", "2")
+    assert _max_diff(single, mirrored) <= 1e-5
+    _same_metrics(single, mirrored)
+    rates = [r["lr"] for r in _metrics(mirrored)]
+    assert rates == [r["lr"] for r in _metrics(single)] and len(set(rates)) > 1

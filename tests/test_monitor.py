@@ -150,11 +150,11 @@ def _train(backend: str, data, run_dir, *, stop_at: int | None = None,
 class _CrashAt(CtrlCAt):
     """Dies during the given step without a checkpoint, as a killed process would."""
 
-    def train_step(self, images, labels, fetch=False):
+    def train_step(self, images, labels, fetch=False, learning_rate=None):
         self.calls += 1
         if self.calls == self.step:
             raise RuntimeError("killed")
-        return self.model.train_step(images, labels, fetch=fetch)
+        return self.model.train_step(images, labels, fetch=fetch, learning_rate=learning_rate)
 
 
 def _untimed(records):

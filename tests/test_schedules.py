@@ -1,25 +1,28 @@
 """convspec.train.schedules: each schedule's rates, checked against Keras's and PyTorch's own
-schedules where they exist, its state for resume, and the refusal while the backends do not
-apply a per-step rate yet."""
+schedules where they exist; the trainer giving each step its rate; 50 scheduled steps the same
+in both backends; the state for an exact resume."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pytest
-from conftest import SPECS
+from conftest import SPECS, tiny_dataset
+from test_train import LINEAR, CtrlCAt, NumpyLinear
 
-from convspec.specification import load_spec
+from convspec.backends import get_backend
+from convspec.run_directory import RunDirectory
+from convspec.specification import load_spec, loads_spec
+from convspec.train import Interrupted, Trainer
 from convspec.train.monitor import Monitor
 from convspec.train.schedules import (
     CosineDecay,
     ExponentialDecay,
     LearningRateSchedule,
     ReduceOnPlateau,
-    ScheduleNotApplied,
     StepDecay,
-    check_applicable,
     make_schedule,
 )
 
@@ -147,13 +150,124 @@ def test_make_schedule_reads_the_spec():
     assert isinstance(plateau, ReduceOnPlateau) and plateau.monitor.direction == "max"
 
 
+class _Recording(NumpyLinear):
+    """Records the learning rate the trainer gives each step."""
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.rates: list[float | None] = []
+
+    def train_step(self, images, labels, fetch=False, learning_rate=None):
+        self.rates.append(learning_rate)
+        return super().train_step(images, labels, fetch, learning_rate)
+
+
 @pytest.mark.parametrize("schedule", [
-    {"kind": "step", "step_size": 10}, {"kind": "exponential", "decay_steps": 10,
-                                        "decay_rate": 0.9},
-    {"kind": "cosine", "warmup_steps": 5}, {"kind": "reduce_on_plateau"}])
-def test_a_schedule_is_refused_until_the_backends_apply_it(schedule):
-    """The rates are computed, but the backends' optimizer steps do not take a per-step
-    learning rate yet: training with one would silently use the constant rate."""
-    check_applicable(_train({"kind": "constant"}))
-    with pytest.raises(ScheduleNotApplied, match="not yet applied by the backends"):
-        check_applicable(_train(schedule))
+    {"kind": "constant"}, {"kind": "step", "step_size": 4, "gamma": 0.5},
+    {"kind": "exponential", "decay_steps": 5, "decay_rate": 0.5},
+    {"kind": "cosine", "warmup_steps": 3, "warmup_start": 0.2}])
+def test_the_trainer_gives_every_step_its_scheduled_rate(schedule):
+    spec = loads_spec(LINEAR).override({"train.schedule": schedule,
+                                        "train.optimizer.learning_rate": LR})
+    model = _Recording(spec)
+    trainer = Trainer(spec, model, tiny_dataset(), log=lambda m: None)
+    result = trainer.fit()
+    base, t = LR, np.arange(12)  # the README's formulas, written out
+    want = {"constant": base + 0 * t, "step": base * 0.5 ** (t // 4),
+            "exponential": base * 0.5 ** (t / 5),
+            "cosine": np.where(t < 3, base * (0.2 + 0.8 * t / 3),
+                               base * 0.5 * (1 + np.cos(np.pi * np.minimum(t - 3, 9) / 9)))}
+    np.testing.assert_allclose(model.rates, want[schedule["kind"]], rtol=1e-12)
+    logged = {r["iteration"]: r["lr"] for r in result.history}
+    assert all(logged[it] == model.rates[it - 1] for it in logged)  # the rate of that step
+
+
+def test_reduce_on_plateau_changes_the_rate_after_the_validation_that_decides():
+    spec = loads_spec(LINEAR.replace("validate_every: 6", "validate_every: 2")).override({
+        "train.schedule": {"kind": "reduce_on_plateau", "patience": 0, "factor": 0.5,
+                           "min_delta": 10.0}, "train.optimizer.learning_rate": LR})
+    model = _Recording(spec)
+    Trainer(spec, model, tiny_dataset(), log=lambda m: None).fit()
+    # the first validation sets the best; no later one improves by 10, so each halves the
+    # rate, from the next step on (validations after steps 2, 4, ...)
+    assert model.rates == [LR * 0.5 ** max(t // 2 - 1, 0) for t in range(12)]
+
+
+SCHEDULED = """
+name: scheduled
+input: {height: 8, width: 8, channels: 1}
+classes: 4
+layers:
+  - {kind: conv2d, filters: 4, kernel: 3, padding: same, activation: tanh}
+  - {kind: maxpool, size: 2}
+  - {kind: flatten}
+  - {kind: dense, units: 4}
+train:
+  optimizer: {kind: adam, learning_rate: 0.02}
+  batch_size: 8
+  iterations: 50
+  log_every: 10
+  validate_every: 5
+  eval_batch_size: 16
+"""
+SCHEDULES = {
+    "step": {"kind": "step", "step_size": 10, "gamma": 0.5},
+    "exponential": {"kind": "exponential", "decay_steps": 10, "decay_rate": 0.6},
+    "cosine": {"kind": "cosine", "warmup_steps": 10, "warmup_start": 0.1, "alpha": 0.05},
+    "reduce_on_plateau": {"kind": "reduce_on_plateau", "patience": 1, "factor": 0.5,
+                          "min_delta": 0.02},
+}
+
+
+def _scheduled(kind: str):
+    return loads_spec(SCHEDULED).override({"train.schedule": SCHEDULES[kind]})
+
+
+def _data():
+    return tiny_dataset(n_train=64, n_val=16, n_test=8, size=8, classes=4)
+
+
+@pytest.mark.parametrize("kind", list(SCHEDULES))
+def test_fifty_scheduled_steps_agree_across_backends(kind):
+    """As tests/test_cross_backend.py's optimizer runs, with the trainer giving each step its
+    rate (a plateau's from the validations each backend measured)."""
+    from test_cross_backend import assert_close
+
+    spec, runs = _scheduled(kind), {}
+    for name in ("torch", "tensorflow"):
+        pytest.importorskip(name)
+        model = get_backend(name).compile(spec)
+        result = Trainer(spec, model, _data(), log=lambda m: None).fit()
+        runs[name] = (model, [r["lr"] for r in result.history])
+    (torch_model, torch_rates), (tf_model, tf_rates) = runs["torch"], runs["tensorflow"]
+    assert torch_rates == tf_rates and len(set(torch_rates)) > 2  # the rate did change
+    assert_close(torch_model.get_weights(), tf_model.get_weights(), 1e-4,
+                 f"weights after 50 steps with the {kind} schedule")
+
+
+@pytest.mark.parametrize("kind", ["cosine", "reduce_on_plateau"])
+def test_a_scheduled_run_resumes_exactly(backend_name, kind, tmp_path):
+    spec, data = _scheduled(kind), _data()
+
+    def trainer(model, run_dir):
+        return Trainer(spec, model, data, run_dir=run_dir, checkpoint_every=10,
+                       log=lambda m: None)
+
+    full = trainer(get_backend(backend_name).compile(spec), tmp_path / "full").fit()
+    with pytest.raises(Interrupted):
+        trainer(CtrlCAt(get_backend(backend_name).compile(spec), 27), tmp_path / "cut").fit()
+    state = RunDirectory(tmp_path / "cut").load_checkpoint(spec).state
+    if kind == "reduce_on_plateau":  # the plateau's counters and rate are in the checkpoint
+        assert set(state["schedule"]) == {"lr", "best", "wait", "cooldown_counter"}
+    resumed = trainer(get_backend(backend_name).compile(spec), tmp_path / "cut")
+    resumed.resume()
+    again = resumed.fit()
+    assert [_untimed(r) for r in again.history] == [_untimed(r) for r in full.history]
+    a, b = (RunDirectory(tmp_path / name).load_checkpoint(spec) for name in ("full", "cut"))
+    for name, value in a.weights.items():
+        np.testing.assert_array_equal(value, b.weights[name], err_msg=name)
+    assert all(np.array_equal(v, b.optimizer[k]) for k, v in a.optimizer.items())
+
+
+def _untimed(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k != "elapsed"}

@@ -55,6 +55,31 @@ def test_every_metrics_record_is_a_tensorboard_scalar(tmp_path):
     assert image[0].encoded_image_string.startswith(b"\x89PNG")
 
 
+def test_the_filters_are_images_at_the_end(tmp_path):
+    """Each conv layer's filter figures, the tutorial's input channels (conv2: 0 and 1)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from conftest import SPECS
+
+    from convspec.evaluation import Evaluation
+    from convspec.specification import load_spec
+    from convspec.weights import init_weights
+
+    spec = load_spec(SPECS / "mnist.yaml")
+    weights = init_weights(spec)
+    trainer = SimpleNamespace(iteration=7, spec=spec, data=tiny_dataset(), resumed_from=None,
+                              model=SimpleNamespace(get_weights=lambda: weights))
+    board = TensorBoard(tmp_path)
+    board.on_train_begin(trainer)
+    labels = np.arange(10)
+    board.on_test_end(trainer, Evaluation(labels, labels, np.eye(10, dtype=np.float32), 10))
+    events = _read(tmp_path)
+    assert sorted(events.Tags()["images"]) == ["filters/conv1_in0", "filters/conv2_in0",
+                                               "filters/conv2_in1", "test/confusion_matrix"]
+    assert all(events.Images(tag)[0].step == 7 for tag in events.Tags()["images"])
+
+
 def test_a_resumed_run_reads_as_one_run(tmp_path):
     spec = loads_spec(LINEAR.replace("iterations: 12", "iterations: 20"))
     data = tiny_dataset()

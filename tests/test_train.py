@@ -69,7 +69,7 @@ class NumpyLinear(ReferenceModel):
     def set_optimizer_state(self, state):
         self.step = int(state["step"])
 
-    def train_step(self, images, labels, fetch=False):
+    def train_step(self, images, labels, fetch=False, learning_rate=None):
         if self.interrupt_at is not None and self.step + 1 == self.interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, in the middle of a step
         x = images.reshape(len(images), -1).astype(np.float64)
@@ -160,10 +160,10 @@ def test_second_ctrl_c_stops_at_once_and_keeps_previous_checkpoint(tmp_path):
     spec = loads_spec(LINEAR)
 
     class Impatient(NumpyLinear):
-        def train_step(self, images, labels, fetch=False):
+        def train_step(self, images, labels, fetch=False, learning_rate=None):
             if self.step == 6:
                 raise KeyboardInterrupt  # as the handler raises on a second Ctrl-C
-            return super().train_step(images, labels, fetch)
+            return super().train_step(images, labels, fetch, learning_rate)
 
     trainer = Trainer(spec, Impatient(spec), tiny_dataset(), run_dir=tmp_path,
                       checkpoint_every=4, log=lambda m: None)
@@ -199,11 +199,11 @@ class CtrlCAt:
     def __getattr__(self, name):
         return getattr(self.model, name)
 
-    def train_step(self, images, labels, fetch=False):
+    def train_step(self, images, labels, fetch=False, learning_rate=None):
         self.calls += 1
         if self.calls == self.step:
             os.kill(os.getpid(), signal.SIGINT)
-        return self.model.train_step(images, labels, fetch=fetch)
+        return self.model.train_step(images, labels, fetch=fetch, learning_rate=learning_rate)
 
 
 def _weights_after(backend: str, spec, data, run_dir, *, stop_at: int | None = None):

@@ -130,11 +130,18 @@ def test_print_spec_loads_no_framework():
     assert "conv1    conv2d   28x28x8" in result.stdout
 
 
-def test_a_schedule_is_refused_before_any_work(linear, tmp_path, capsys):
+def test_a_schedule_trains_and_each_record_logs_its_steps_rate(linear, tmp_path):
     out = tmp_path / "run"
-    assert _train(str(linear), "--out", str(out),
-                  "--set", "train.schedule={kind: step, step_size: 4}") == 1
-    assert "'step' schedule is computed" in capsys.readouterr().err
+    assert _train(str(linear), "--out", str(out), "--lr", "0.01",
+                  "--set", "train.schedule={kind: step, step_size: 4, gamma: 0.5}") == 0
+    rates = [(r["iteration"], r["lr"]) for r in RunDirectory(out).read_metrics()]
+    assert rates == [(it, 0.01 * 0.5 ** ((it - 1) // 4)) for it in (1, 4, 6, 7, 10, 12)]
+
+
+def test_regularisation_a_backend_lacks_is_refused_before_any_work(linear, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert _train(str(linear), "--out", str(out), "--set", "train.l2=0.01") == 1
+    assert "no L2 regularisation, used by train.l2" in capsys.readouterr().err
     assert not out.exists()
 
 

@@ -155,10 +155,18 @@ def test_plot_conv_weights_shared_scale(tmp_path: Path) -> None:
     check_png(fig, tmp_path / "w.png", 10)
     kernel = weights["conv2/kernel"]
     clims = {ax.images[0].get_clim() for ax in image_axes(fig)}
-    assert clims == {(kernel.min(), kernel.max())}
+    limit = float(np.abs(kernel).max())  # of every input channel: figures compare
+    assert clims == {(-limit, limit)}  # symmetric: white (the colormap's middle) is zero
+    assert all(ax.images[0].get_cmap().name == "seismic" for ax in image_axes(fig))
     np.testing.assert_array_equal(image_axes(fig)[4].images[0].get_array(), kernel[:, :, 3, 4])
     assert len(fig.axes) == 16 + 1  # 4x4 grid plus the colorbar
-    assert fig.get_suptitle() == "conv2 filters, input channel 3"
+    assert fig.axes[-1].get_ylabel() == "weight"
+    assert fig.get_suptitle() == "conv2: 10 filters, input channel 3 of 16"
+    small = {"c/kernel": np.full((3, 3, 2, 4), -0.01, np.float32)}  # all negative: all blue
+    small["c/kernel"][0, 0, 1, 0] = 0.001
+    fig = viz.plot_conv_weights(small, "c", input_channel=1)
+    limit = float(np.float32(0.01))
+    assert {ax.images[0].get_clim() for ax in image_axes(fig)} == {(-limit, limit)}
 
 
 def test_plot_conv_weights_errors() -> None:
@@ -187,11 +195,54 @@ def test_plot_conv_layer(tmp_path: Path) -> None:
     model = FakeModel()
     image = (digits(1)[0] * 255).astype(np.uint8)
     fig = viz.plot_conv_layer(model, "conv1", image, path=tmp_path / "layer.png")
-    check_png(fig, tmp_path / "layer.png", 8)
+    check_png(fig, tmp_path / "layer.png", 8 + 1)  # the channels and the input beside them
     assert model.seen.shape == (1, 28, 28, 1) and model.seen.dtype == np.float32
     assert model.seen.max() <= 1.0  # uint8 pixels scaled to [0, 1]
-    assert fig.get_suptitle() == "conv1 output (8 channels)"
-    assert all(ax.images[0].get_cmap().name == "binary" for ax in image_axes(fig))
+    assert fig.get_suptitle() == "conv1: 8 channels of 28x28"
+    axes = image_axes(fig)
+    assert axes[0].get_title() == "input"
+    np.testing.assert_allclose(axes[0].images[0].get_array(), model.seen[0, :, :, 0])
+    assert all(ax.images[0].get_cmap().name == "binary" for ax in axes)
+    fig = viz.plot_conv_layer(model, "pool1", image, name="conv1 \u2192 pool1",
+                              note="test image 3, true class: Sneaker", show_input=False)
+    assert len(image_axes(fig)) == 8
+    assert fig.get_suptitle() == ("conv1 \u2192 pool1: 8 channels of 14x14\n"
+                                  "test image 3, true class: Sneaker")
+
+
+def test_plot_layer_output_takes_arrays(tmp_path: Path) -> None:
+    output = RNG.random((7, 7, 36)).astype(np.float32)
+    fig = viz.plot_layer_output(output, layer="relu2", image=digits(1)[0],
+                                path=tmp_path / "relu2.png")
+    check_png(fig, tmp_path / "relu2.png", 36 + 1)
+    assert fig.get_suptitle() == "relu2: 36 channels of 7x7"
+    with pytest.raises(ConvspecError, match=r"\(H, W, C\); got shape \(7, 7\)"):
+        viz.plot_layer_output(output[..., 0], layer="x")
+
+
+def test_block_outputs_are_the_tutorials_post_pool_and_relu_layers() -> None:
+    from conftest import SPECS
+
+    from convspec.specification import load_spec, loads_spec
+
+    mnist = load_spec(SPECS / "mnist.yaml")
+    assert viz.block_outputs(mnist) == {"conv1": "relu1", "conv2": "relu2"}
+    shapes = {row.name: row.output for row in mnist.table.rows}
+    assert (shapes["relu1"], shapes["relu2"]) == ((14, 14, 16), (7, 7, 36))
+    branched = loads_spec("""
+name: b
+input: {height: 8, width: 8, channels: 1}
+classes: 2
+layers:
+  - {kind: conv2d, name: c1, filters: 2, kernel: 3, padding: same}
+  - {kind: relu, name: r1}
+  - {kind: add, name: sum, inputs: [r1, c1]}
+  - {kind: conv2d, name: c2, filters: 2, kernel: 3}
+  - {kind: flatten}
+  - {kind: dense, units: 2}
+""")
+    # c1 feeds two layers: its own output is what it makes; c2 is followed by a flatten
+    assert viz.block_outputs(branched) == {"c1": "c1", "c2": "c2"}
 
 
 def test_plot_conv_layer_errors() -> None:
@@ -230,12 +281,27 @@ def test_plot_training_curves(tmp_path: Path) -> None:
     fig = viz.plot_training_curves(tmp_path / "run", path=tmp_path / "curves.png")
     check_png(fig, tmp_path / "curves.png", 0)
     loss_ax, acc_ax = fig.axes
-    assert len(loss_ax.lines) == 1 and len(acc_ax.lines) == 2
+    assert len(loss_ax.lines) == 1 and len(acc_ax.lines) == 2  # these records: no val_loss
     train, val = acc_ax.lines
     assert train.get_ydata()[-1] > 90  # shown as percent
     assert len(val.get_xdata()) == 4  # null val_accuracy entries skipped
     assert [t.get_text() for t in acc_ax.get_legend().get_texts()] == ["training", "validation"]
     assert len(viz.plot_training_curves(str(metrics)).axes) == 2
+
+
+def test_plot_training_curves_show_validation_loss_and_a_changing_rate() -> None:
+    records = [{"iteration": i, "loss": 2.0 / (i + 1), "train_accuracy": 0.5,
+                "val_loss": 1.5 / (i + 1) if i % 2 else None, "val_accuracy": None,
+                "lr": 0.1 * 0.5 ** (i // 3)} for i in range(1, 9)]
+    loss_ax, acc_ax, lr_ax = viz.plot_training_curves(records).axes
+    train, val = loss_ax.lines
+    np.testing.assert_allclose(val.get_xdata(), [1, 3, 5, 7])
+    np.testing.assert_allclose(val.get_ydata(), [0.75, 0.375, 0.25, 1.5 / 8])
+    assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == ["training",
+                                                                        "validation"]
+    assert lr_ax.get_ylabel() == "Learning rate" and len(acc_ax.lines) == 1
+    constant = [{**r, "lr": 0.1} for r in records]  # no third panel for a constant rate
+    assert len(viz.plot_training_curves(constant).axes) == 2
 
 
 def test_plot_training_curves_from_records_without_validation() -> None:

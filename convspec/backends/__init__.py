@@ -11,6 +11,9 @@ in and out, and convspec's own numerics, whatever the framework's defaults are:
   m += (g - m) (1 - b1); v += (g^2 - v) (1 - b2); w -= lr_t * m / (sqrt(v) + eps)
   (the moment updates in the form of TF1's ApplyAdam kernel, i.e. linear interpolation);
 * SGD: w -= lr g.  Momentum (TF1): a = mu a + g; w -= lr a  (Nesterov: w -= lr (g + mu a));
+* ``lr`` is each step's rate, given to ``train_step`` (schedules live in the trainer); before
+  the rule, the L2 term, global-norm clipping and decoupled weight decay of
+  ``convspec.regularization``;
 * batch norm (Keras): train mode normalises with the batch mean and biased variance and
   updates moving = momentum * moving + (1 - momentum) * batch; eval mode uses the moving stats;
 * dropout: inverted (kept values scaled by 1 / (1 - rate)), training only, with the masks of
@@ -113,9 +116,12 @@ class CompiledModel(Protocol):
         """Mean loss and its gradient w.r.t. every trainable canonical weight (no update)."""
         ...
 
-    def train_step(self, images: np.ndarray, labels: np.ndarray,
-                   fetch: bool = False) -> StepResult | None:
-        """One optimizer step on a minibatch; loss and accuracy only when ``fetch``."""
+    def train_step(self, images: np.ndarray, labels: np.ndarray, fetch: bool = False,
+                   learning_rate: float | None = None) -> StepResult | None:
+        """One optimizer step on a minibatch with ``learning_rate`` (the step's rate, computed
+        by the caller, e.g. a schedule; default: the spec's ``train.optimizer.learning_rate``),
+        regularised as ``convspec.regularization`` says; loss (the cross-entropy) and
+        accuracy only when ``fetch``."""
         ...
 
     def optimizer_state(self) -> dict[str, np.ndarray]:
@@ -143,8 +149,9 @@ class Backend(Protocol):
         Optional keywords, passed only when a run asks for them (a backend without them
         simply cannot be asked): ``parallel`` (a ``convspec.distributed.Parallel``; the model
         then has a ``parallel`` attribute, averages gradients over replicas and offers
-        ``any_rank(flag)`` and ``close()``), ``precision`` ("bf16" / "fp16", see
-        ``convspec.precision``) and ``jit`` (compile the training step).
+        ``any_rank(flag)``, ``broadcast(values)`` (the primary rank's floats on every rank)
+        and ``close()``), ``precision`` ("bf16" / "fp16", see ``convspec.precision``) and
+        ``jit`` (compile the training step).
         """
         ...
 

@@ -3,10 +3,12 @@
 Everything that is the same whatever the framework lives here: the checks of images, labels,
 weights and optimizer state and their wording, predict batching, the canonical optimizer
 state (``step``, ``<slot>/<weight>``, fp16's loss-scale entries), the learning rate each update
-is given, and the single-process defaults of the data-parallel methods. A backend subclasses
-``BaseModel`` and writes only its framework's part, the abstract methods below (converting a
-tensor to and from canonical NumPy, the forward pass, gradients, one training step), and
-gives the model two attributes that follow the protocols ``Optimizer`` and ``LossScale``.
+is given (the caller's, checked, or the spec's), the regularisation its optimizer applies
+(``convspec.regularization``), and the single-process defaults of the data-parallel methods.
+A backend subclasses ``BaseModel`` and writes only its framework's part, the abstract methods
+below (converting a tensor to and from canonical NumPy, the forward pass, gradients, one
+training step), and gives the model two attributes that follow the protocols ``Optimizer``
+and ``LossScale``.
 
 Every public method takes and returns NumPy; the framework part receives checked arrays
 (NHWC float32 C-contiguous images, int64 labels in range) and never sees anything else.
@@ -15,6 +17,7 @@ Every public method takes and returns NumPy; the framework part receives checked
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -23,6 +26,7 @@ import numpy as np
 from ..distributed import SINGLE, Parallel
 from ..errors import BackendError, WeightsError
 from ..precision import GOOD_STEPS_KEY, SCALE_KEY, check_precision, loss_scale_state
+from ..regularization import Regularization
 from ..weights import (
     check_optimizer_state,
     check_weights,
@@ -39,7 +43,9 @@ if TYPE_CHECKING:
 class Optimizer(Protocol):
     """What the base needs of a backend's optimizer (both built-in backends' ``Optimizer``
     classes follow it): its slot names (``m``, ``v`` / ``accum`` / none), the number of
-    updates applied (read and set as a Python int) and its slot tensors by canonical key."""
+    updates applied (read and set as a Python int) and its slot tensors by canonical key.
+    A backend's optimizer applies ``BaseModel.regularization`` in its update when the backend
+    declares the regularisation features (``convspec.backends.support``)."""
 
     slot_names: tuple[str, ...]
     step: int
@@ -90,6 +96,20 @@ def check_labels(spec: Spec, labels: Any, n: int) -> np.ndarray:
     return array.astype(np.int64, copy=False)
 
 
+def check_learning_rate(learning_rate: Any) -> float:
+    """``learning_rate`` as a Python float: finite and >= 0 (0 is a warmup's first step).
+
+    Raises BackendError otherwise.
+    """
+    try:
+        value = float(learning_rate)
+    except (TypeError, ValueError):
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0.0):
+        raise BackendError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
+    return value
+
+
 def check_weights_mapping(spec: Spec, weights: Any) -> dict[str, np.ndarray]:
     """``weights`` as float32 arrays with exactly the spec's names and shapes.
 
@@ -126,6 +146,7 @@ class BaseModel(abc.ABC):
         self.precision = check_precision(precision)
         self.jit = jit
         self.trainable = trainable_names(spec)  # the order of gradients and optimizer slots
+        self.regularization = Regularization.from_spec(spec, self.trainable)
 
     def __repr__(self) -> str:
         extra = "" if self.precision == "fp32" else f", precision={self.precision!r}"
@@ -140,8 +161,8 @@ class BaseModel(abc.ABC):
                                                                                       weights)
 
     def learning_rate(self) -> float:
-        """The learning rate of the coming update, computed here, outside the frameworks, and
-        handed to the optimizer: the spec's ``train.optimizer.learning_rate``."""
+        """The learning rate of an update whose caller gives none: the spec's
+        ``train.optimizer.learning_rate`` (a schedule's rates come from the trainer)."""
         return float(self.spec.train.optimizer.learning_rate)
 
     # -- weights ----------------------------------------------------------------------------
@@ -181,22 +202,26 @@ class BaseModel(abc.ABC):
 
     def gradients(self, images: np.ndarray, labels: np.ndarray,
                   training: bool = False) -> tuple[float, dict[str, np.ndarray]]:
-        """Mean loss and canonical gradients of every trainable weight. ``training`` uses batch
-        statistics and the dropout masks of the coming update, but updates nothing (not even
-        moving statistics)."""
+        """Mean cross-entropy and its canonical gradients for every trainable weight (before
+        the L2 term and clipping, which the update adds: ``convspec.regularization``).
+        ``training`` uses batch statistics and the dropout masks of the coming update, but
+        updates nothing (not even moving statistics)."""
         x = check_images(self.spec, images)
         y = check_labels(self.spec, labels, len(x))
         loss, grads = self._loss_and_gradients(x, y, bool(training))
         return loss, {name: self._canonical(name, grad)
                       for name, grad in zip(self.trainable, grads, strict=True)}
 
-    def train_step(self, images: np.ndarray, labels: np.ndarray,
-                   fetch: bool = False) -> StepResult | None:
-        """One update; with ``fetch``, the loss and accuracy of the same forward pass (before
-        the update), else None (nothing waits for the device)."""
+    def train_step(self, images: np.ndarray, labels: np.ndarray, fetch: bool = False,
+                   learning_rate: float | None = None) -> StepResult | None:
+        """One update with ``learning_rate`` (a float >= 0, the step's scheduled rate; default
+        ``learning_rate()``); with ``fetch``, the loss and accuracy of the same forward pass
+        (before the update), else None (nothing waits for the device)."""
         x = check_images(self.spec, images)
         y = check_labels(self.spec, labels, len(x))
-        result = self._apply_step(x, y, self.learning_rate(), fetch)
+        lr = self.learning_rate() if learning_rate is None else check_learning_rate(
+            learning_rate)
+        result = self._apply_step(x, y, lr, fetch)
         return None if result is None else StepResult(*result)
 
     # -- optimizer state --------------------------------------------------------------------
@@ -231,6 +256,11 @@ class BaseModel(abc.ABC):
     def any_rank(self, flag: bool) -> bool:
         """True on every rank when ``flag`` is true on any (e.g. a Ctrl-C seen by one)."""
         return flag
+
+    def broadcast(self, values: Sequence[float]) -> list[float]:
+        """The primary rank's ``values`` (float64) on every rank (e.g. a validation result
+        only the primary measured); every rank must call it with as many values."""
+        return [float(v) for v in values]
 
     def close(self) -> None:
         """Release what the model holds for data-parallel training (a process group)."""

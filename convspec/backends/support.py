@@ -2,11 +2,13 @@
 
 A backend declares two optional attributes: ``layer_kinds`` (the kinds it has an op for) and
 ``features`` (of ``FEATURES``: ``graphs``, layers that take other layers than the previous
-one; ``grouped_conv2d``). A backend that declares neither builds what every backend built
-before graphs: plain stacks of ``STACK_KINDS``. ``compile_model``, the way convspec compiles a
-spec, refuses with a BackendError naming the kinds, features and layers a spec its backend
-cannot build, instead of failing inside the framework (or, worse, computing a stack where the
-spec means a graph).
+one; ``grouped_conv2d``; the regularisation of ``convspec.regularization``: ``weight_decay``,
+``l2``, ``clip_norm``). A backend that declares neither builds what every backend built
+before graphs: plain stacks of ``STACK_KINDS``, trained without regularisation.
+``compile_model``, the way convspec compiles a spec, refuses with a BackendError naming the
+kinds, features and layers a spec its backend cannot build, instead of failing inside the
+framework (or, worse, computing a stack where the spec means a graph, or training without
+the regularisation it asks for).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendError
+from ..regularization import features_used as regularization_used
 
 if TYPE_CHECKING:
     from ..specification import Spec
@@ -27,13 +30,18 @@ STACK_KINDS = frozenset({
 FEATURES = {
     "graphs": "graph connections (layers that take other layers than the previous one)",
     "grouped_conv2d": "grouped convolution (conv2d with groups > 1)",
+    "weight_decay": "decoupled weight decay",
+    "l2": "L2 regularisation",
+    "clip_norm": "gradient clipping by global norm",
 }
 """What a spec may use beyond its layer kinds; a backend lists those it builds in
 ``features`` (a backend that declares none builds plain stacks of ungrouped layers)."""
 
 
 def features_used(spec: Spec) -> dict[str, list[str]]:
-    """Each feature of ``FEATURES`` that ``spec`` uses -> the layers that use it."""
+    """Each feature of ``FEATURES`` that ``spec`` uses -> the layers (or training fields)
+    that use it."""
+
     previous = ["input", *(row.name for row in spec.table.rows)]
     used = {
         "graphs": [row.name for i, row in enumerate(spec.table.rows)
@@ -41,7 +49,8 @@ def features_used(spec: Spec) -> dict[str, list[str]]:
         "grouped_conv2d": [layer.name for layer in spec.layers
                            if getattr(layer, "groups", 1) > 1],
     }
-    return {feature: names for feature, names in used.items() if names}
+    return {feature: names for feature, names in used.items() if names
+            } | regularization_used(spec)
 
 
 def unsupported(backend: Backend, spec: Spec) -> str:

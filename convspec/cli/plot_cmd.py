@@ -9,17 +9,24 @@ import click
 from ._types import BACKEND, COUNT
 from ._util import reference_check_option, reporting
 
-WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all")
+WHAT = ("images", "errors", "confusion", "filters", "input", "activations", "curves", "graph",
+        "all")
 
 
 @click.command("plot")
 @click.argument("target", metavar="RUN_DIR|SPEC", type=click.Path(exists=True))
 @click.option("--what", "-w", "what", multiple=True, type=click.Choice(WHAT), default=("all",),
               show_default=True, help="Which figures (repeatable).")
-@click.option("--image", type=COUNT, default=0, show_default=True,
-              help="Test image whose conv activations are shown.")
+@click.option("--image", "images", type=COUNT, multiple=True,
+              help="Test image for input and activations (repeatable; default: the "
+                   "tutorial's 0 and 13).")
 @click.option("--layer", "layers", multiple=True,
-              help="Conv layer for filters/activations (repeatable; default: all conv layers).")
+              help="Layer for filters (conv layers) and activations (any layer with "
+                   "feature maps); repeatable; default: every conv layer's filters, and the "
+                   "output of every conv block (after its pooling and ReLU).")
+@click.option("--input-channel", "input_channels", type=COUNT, multiple=True,
+              help="Input channel of the filters drawn (repeatable; default: 0, and 1 where "
+                   "a layer has it, as the tutorial draws conv2).")
 @click.option("--backend", "-b", type=BACKEND, default=None,
               help="Backend for activations and predictions (default: the run's).")
 @click.option("--data", "data", type=click.Path(),
@@ -31,13 +38,17 @@ WHAT = ("errors", "confusion", "filters", "activations", "curves", "graph", "all
               help="Where the graph goes (.svg, .png, .pdf or .dot); default: RUN_DIR/graph.svg, "
                    "or NAME-graph.svg here for a SPEC.")
 @reference_check_option
-def command(target: str, what: tuple[str, ...], image: int, layers: tuple[str, ...],
-            backend: str | None, data: str | None, data_dir: str | None,
-            out: str | None, reference_check: bool) -> None:
+def command(target: str, what: tuple[str, ...], images: tuple[int, ...],
+            layers: tuple[str, ...], input_channels: tuple[int, ...], backend: str | None,
+            data: str | None, data_dir: str | None, out: str | None,
+            reference_check: bool) -> None:
     """Write a run's figures into the run directory, or draw a spec's graph.
 
-    errors: the first misclassified test images; confusion: confusion matrix; filters: conv
-    kernels; activations: conv outputs for one test image; curves: loss and accuracy; graph:
+    The tutorial's figures: images: the first 9 test images with their true (and predicted)
+    classes; errors: the first misclassified test images; confusion: confusion matrix;
+    filters: conv kernels, one input channel per figure, white at zero; input: one test
+    image; activations: a layer's output channels for a test image, the image beside; and
+    curves: loss and accuracy (needs only the metrics: no weights, data or framework); graph:
     the network, drawn by Graphviz (the only figure a SPEC file has; without Graphviz, its
     DOT text is written instead and --what graph fails, --what all notes it).
     """
@@ -62,8 +73,9 @@ def command(target: str, what: tuple[str, ...], image: int, layers: tuple[str, .
 
             run = open_run(target, backend=backend, data_dir=data_dir, data=data,
                            log=click.echo, reference_check=reference_check)
-            for path in run.plots(kinds, image=image, layers=list(layers) or None):
-                click.echo(f"wrote {path}")
+            for figure in run.plots(kinds, images=images or None, layers=layers or None,
+                                    input_channels=input_channels or None):
+                click.echo(f"wrote {figure.path}")
         if "graph" in wanted:
             from ..run_directory import RunDirectory
 

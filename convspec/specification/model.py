@@ -86,17 +86,28 @@ class Init(_Strict):
                              validate_default=True, description="Conv and dense biases.")
 
 
+def _weight_decay() -> Any:
+    return Field(0.0, ge=0, description=(
+        "Decoupled weight decay (Loshchilov & Hutter; PyTorch AdamW, Keras 3's weight_decay): "
+        "before each update every trainable weight w *= 1 - lr(t) * weight_decay, lr(t) the "
+        "step's scheduled rate (as both frameworks scale it); with adam this is AdamW. Not the "
+        "gradient: see train.l2 for a penalty in the loss. 0: none."))
+
+
 class Adam(_Strict):
-    kind: Literal["adam"] = Field(description="Adam, TensorFlow 1 update (epsilon-hat form).")
+    kind: Literal["adam"] = Field(description="Adam, TensorFlow 1 update (epsilon-hat form); "
+                                              "with weight_decay, AdamW.")
     learning_rate: FiniteFloat = Field(1e-4, gt=0, description="Step size.")
     beta1: FiniteFloat = Field(0.9, ge=0, lt=1, description="First-moment decay.")
     beta2: FiniteFloat = Field(0.999, ge=0, lt=1, description="Second-moment decay.")
     epsilon: FiniteFloat = Field(1e-8, gt=0, description="Added to sqrt(v) (TF1 default 1e-8).")
+    weight_decay: FiniteFloat = _weight_decay()
 
 
 class SGD(_Strict):
     kind: Literal["sgd"] = Field(description="Plain gradient descent.")
     learning_rate: FiniteFloat = Field(0.01, gt=0, description="Step size.")
+    weight_decay: FiniteFloat = _weight_decay()
 
 
 class Momentum(_Strict):
@@ -105,6 +116,7 @@ class Momentum(_Strict):
     learning_rate: FiniteFloat = Field(0.01, gt=0, description="Step size.")
     momentum: FiniteFloat = Field(0.9, ge=0, lt=1, description="Momentum coefficient.")
     nesterov: bool = Field(False, description="Use Nesterov momentum.")
+    weight_decay: FiniteFloat = _weight_decay()
 
 
 Optimizer = Annotated[Adam | SGD | Momentum, Field(discriminator="kind")]
@@ -136,6 +148,16 @@ class Train(_Strict):
         None, description="Stop when a validation metric stops improving (absent: never).")
     best: BestCheckpoint = Field(default_factory=dict, validate_default=True,
                                  description="Which validation result best.safetensors keeps.")
+    l2: FiniteFloat = Field(0.0, ge=0, description=(
+        "L2 regularisation: l2 * sum(w ** 2) over every kernel (conv2d, depthwise_conv2d and "
+        "dense kernels; not biases or batch norm: Keras kernel_regularizer=L2(l2), no 1/2) "
+        "is added to the training objective, i.e. 2 * l2 * w to each kernel's gradient. The "
+        "logged losses stay the cross-entropy alone. 0: none."))
+    clip_norm: FiniteFloat | None = Field(None, gt=0, description=(
+        "Gradient clipping by global norm (tf.clip_by_global_norm, "
+        "torch.nn.utils.clip_grad_norm_): every gradient (after the L2 term; under fp16 after "
+        "unscaling) is multiplied by clip_norm / max(norm, clip_norm), norm the L2 norm of all "
+        "trainable gradients together. null: no clipping."))
 
     @model_validator(mode="after")
     def _one_budget(self) -> "Train":

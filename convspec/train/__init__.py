@@ -22,7 +22,7 @@ from .monitor import BestCheckpoint, EarlyStopping, Monitor
 from .options import TrainOptions, TrainPlan, apply_overrides, plan_training
 from .run import TrainOutcome, run_training
 from .sampler import BatchSampler, total_iterations, validation_interval
-from .schedules import LearningRateSchedule, ScheduleNotApplied, make_schedule
+from .schedules import LearningRateSchedule, make_schedule
 from .tensorboard_log import TensorBoard
 from .trainer import ProgressFactory, ProgressReporter, Trainer, TrainResult, quiet
 
@@ -36,7 +36,6 @@ __all__ = [
     "Monitor",
     "ProgressFactory",
     "ProgressReporter",
-    "ScheduleNotApplied",
     "TensorBoard",
     "TrainOptions",
     "TrainOutcome",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from ..errors import ConvspecError
@@ -13,6 +15,21 @@ from ..errors import ConvspecError
 
 class TrainingDiverged(ConvspecError):
     """The loss became NaN or infinite."""
+
+
+def check_finite(loss: float, iteration: int, last_good: int | None,
+                 run_dir: Path | None) -> None:
+    """``TrainingDiverged`` when ``loss`` is NaN or infinite, saying which checkpoint (the
+    last good one, of ``last_good``, in ``run_dir``) is kept."""
+    if math.isfinite(loss):
+        return
+    if run_dir is not None and last_good is not None:
+        kept = f"the last good checkpoint (iteration {last_good}) is kept in {run_dir}"
+    else:
+        kept = "no checkpoint was written yet"
+    raise TrainingDiverged(
+        f"the loss became {loss} at iteration {iteration}; training stopped and {kept}. Try "
+        f"a smaller learning rate (--lr) or check the input data.")
 
 
 class Interrupted(ConvspecError):

@@ -30,7 +30,6 @@ from ..verification import check_model
 from .callbacks import Callback
 from .options import TrainOptions, TrainPlan, plan_training
 from .sampler import check_batch_size
-from .schedules import check_applicable
 from .tensorboard_log import TensorBoard
 from .trainer import ProgressFactory, Trainer, TrainResult, quiet
 
@@ -54,14 +53,13 @@ def run_training(plan: TrainPlan | TrainOptions, *, log: Any = _log,
     ``log`` receives the tutorial's lines; ``progress``, when given, makes a progress display
     for the training loop (the primary rank only); ``callbacks`` are added to the Trainer's
     (after TensorBoard's, unless ``options.tensorboard`` is off). Raises ``ConvspecError``
-    subclasses for bad options, a schedule the backends cannot apply yet, a spec that does not
-    fit the data, a checkpoint of another network, NaN losses (``TrainingDiverged``) and
-    Ctrl-C (``Interrupted``, after a checkpoint).
+    subclasses for bad options, a spec its backend cannot train or that does not fit the
+    data, a checkpoint of another network, NaN losses (``TrainingDiverged``) and Ctrl-C
+    (``Interrupted``, after a checkpoint).
     """
     if isinstance(plan, TrainOptions):
         plan = plan_training(plan)
     spec, opts = plan.spec, plan.options
-    check_applicable(spec.train)
     parallel = parallel_layout(plan.backend, opts.nproc)
     parallel.check_batch(spec.train.batch_size)
     if not parallel.is_primary:
@@ -150,10 +148,10 @@ def _train(plan: TrainPlan, model: Any, data: Dataset, parallel: Parallel, log: 
         "stopped_early": result.stopped_early, "best": _best(trainer, result, test, log),
         "test": test.to_dict()})
     if opts.plots:
-        from ..viz.run_figures import write_run_plots
+        from ..report import Run
 
-        for path in write_run_plots(run.path, data=data, model=model, evaluation=test):
-            log(f"wrote {path}")
+        for figure in Run.trained(run, spec, model=model, data=data, evaluation=test).plots():
+            log(f"wrote {figure.path}")
     log(f"Run directory: {run.path}")
     return TrainOutcome(run.path, result, test)
 

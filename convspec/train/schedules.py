@@ -2,8 +2,9 @@
 
 The trainer asks ``schedule.learning_rate(t)`` before each optimizer step, where ``t`` is the
 number of steps already taken (0 for the first step, as Keras passes ``optimizer.iterations``
-to a ``LearningRateSchedule``), and logs it. Formulas (``lr`` is the optimizer's
-``learning_rate``):
+to a ``LearningRateSchedule``), logs it and gives it to the backend's step
+(``train_step(..., learning_rate=...)``), so no backend computes a schedule. Formulas
+(``lr`` is the optimizer's ``learning_rate``):
 
 * ``constant``:    ``lr``
 * ``step``:        ``lr * gamma ** floor(t / step_size)``  (PyTorch ``StepLR`` stepped per
@@ -25,7 +26,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConvspecError
 from ..specification.training import (
     CosineSchedule,
     ExponentialSchedule,
@@ -50,7 +50,7 @@ class LearningRateSchedule:
 
     @property
     def constant(self) -> bool:
-        """Whether every step has the optimizer's own rate (nothing for a backend to apply)."""
+        """Whether every step has the optimizer's own rate."""
         return self.kind == "constant"
 
     def observe(self, metrics: Mapping[str, float]) -> None:
@@ -164,19 +164,3 @@ def make_schedule(spec_train: Any, total_steps: int) -> LearningRateSchedule:
         return ReduceOnPlateau(base, Monitor(s.monitor, s.mode, s.min_delta), factor=s.factor,
                                patience=s.patience, cooldown=s.cooldown, min_lr=s.min_lr)
     return LearningRateSchedule(base)
-
-
-class ScheduleNotApplied(ConvspecError):
-    """A schedule the backends' optimizers cannot apply yet."""
-
-
-def check_applicable(spec_train: Any) -> None:
-    """``ScheduleNotApplied`` for a schedule other than ``constant``: the rates are computed
-    here, but the backends' optimizer steps do not take a per-step learning rate yet, so
-    training with one would silently use the constant rate."""
-    kind = spec_train.schedule.kind
-    if kind != "constant":
-        raise ScheduleNotApplied(
-            f"train.schedule: the {kind!r} schedule is computed (convspec.train.schedules) but "
-            f"not yet applied by the backends' optimizers, so it cannot be trained yet; use "
-            f"kind: constant (the optimizer's learning_rate) for now.")

@@ -116,15 +116,25 @@ class TensorBoard(Callback):
         self.file.scalars(values, record["iteration"])
 
     def on_test_end(self, trainer: Trainer, evaluation: Evaluation) -> None:
-        from ..viz import plot_confusion_matrix
+        """The test loss and accuracy, the confusion matrix and the tutorial's filter figures
+        (``filters/<layer>_in<channel>``) as images."""
+        from ..viz import plot_confusion_matrix, plot_conv_weights
+        from ..viz.filters import tutorial_input_channels
+        from ..viz.run_figures import conv_layers
 
         if self.file is None:
             return
         step = trainer.iteration
         self.file.scalars({"test/loss": evaluation.loss, "test/accuracy": evaluation.accuracy},
                           step)
-        figure = plot_confusion_matrix(evaluation.confusion,
-                                       class_names=trainer.data.class_names)
-        png = BytesIO()
-        figure.savefig(png, format="png")
-        self.file.image("test/confusion_matrix", png.getvalue(), step)
+        figures = {"test/confusion_matrix": plot_confusion_matrix(
+            evaluation.confusion, class_names=trainer.data.class_names)}
+        weights = trainer.model.get_weights()
+        for layer in conv_layers(trainer.spec):
+            for channel in tutorial_input_channels(weights, layer):
+                figures[f"filters/{layer}_in{channel}"] = plot_conv_weights(
+                    weights, layer, input_channel=channel)
+        for tag, figure in figures.items():
+            png = BytesIO()
+            figure.savefig(png, format="png")
+            self.file.image(tag, png.getvalue(), step)

@@ -31,11 +31,11 @@ from ..evaluation import evaluate
 from ..run_directory import CHECKPOINT_FILE, Checkpoint, RunDirectory
 from ..specification import Spec
 from .callbacks import Callback, CallbackList, MetricsFiles
-from .interrupts import Interrupted, TrainingDiverged, stop_at_step_boundary
+from .interrupts import Interrupted, TrainingDiverged, check_finite, stop_at_step_boundary
 from .monitor import BestCheckpoint, EarlyStopping, Monitor
 from .reporting import ProgressFactory, ProgressReporter, Window, quiet, tutorial_line
 from .sampler import BatchSampler, total_iterations, validation_interval
-from .schedules import check_applicable, make_schedule
+from .schedules import make_schedule
 
 __all__ = ["Interrupted", "ProgressFactory", "ProgressReporter", "TrainResult", "Trainer",
            "TrainingDiverged", "quiet"]
@@ -62,11 +62,14 @@ class Trainer:
     finished step and record; ``callbacks`` every hook of ``convspec.train.callbacks`` after
     the built-in ones (metrics files, best checkpoint, early stopping).
     Validation (loss and accuracy on ``data.validation``) runs every ``train.validate_every``
-    steps and at the last one. A schedule other than ``constant`` raises
-    ``ScheduleNotApplied``; early stopping without validation images a ``ConvspecError``.
+    steps and at the last one; each step's learning rate comes from the spec's schedule
+    (``convspec.train.schedules``) and is given to ``model.train_step``. Early stopping
+    without validation images is a ``ConvspecError``.
     In a data-parallel run (a model whose ``parallel`` spans several processes) every rank
     runs this same loop on its shard of each global batch; only the primary rank logs,
-    validates, calls callbacks and writes files, and all ranks stop at the same step.
+    validates, calls callbacks and writes files; its validation result and decision to stop
+    are broadcast, so every rank's schedule sees the same results (same rates) and all ranks
+    stop at the same step.
     """
 
     def __init__(self, spec: Spec, model: CompiledModel, data: Dataset, *,
@@ -75,7 +78,6 @@ class Trainer:
                  progress: ProgressReporter | None = None, callbacks: Iterable[Callback] = ()):
         self.spec, self.model, self.data = spec, model, data
         t = spec.train
-        check_applicable(t)
         # where checkpoints and metrics go; a plain path is a folder of training state only
         self.run = (run_dir if run_dir is None or isinstance(run_dir, RunDirectory)
                     else RunDirectory(run_dir))
@@ -228,14 +230,15 @@ class Trainer:
             self.lr = self.schedule.learning_rate(self.iteration)
             began = time.perf_counter()
             # every step's loss and accuracy: the records hold means over their window
-            result = self.model.train_step(train.images[idx], train.labels[idx], fetch=True)
+            result = self.model.train_step(train.images[idx], train.labels[idx], fetch=True,
+                                           learning_rate=self.lr)
             if self.first_step_seconds is None:
                 self.first_step_seconds = time.perf_counter() - began
             self.iteration += 1
             if self.progress is not None:
                 self.progress.update(1)
             assert result is not None
-            self._check_finite(result.loss)
+            check_finite(result.loss, self.iteration, self.last_good, self.run_dir)
             self.window.add(result.loss, result.accuracy)
             self._call("on_step_end", {"iteration": self.iteration, "lr": self.lr,
                                        "loss": result.loss, "accuracy": result.accuracy})
@@ -268,6 +271,7 @@ class Trainer:
 
     def _validate(self, record: dict[str, Any]) -> None:
         val = self.data.validation
+        logs: dict[str, Any] | None = None
         if self.primary and len(val):
             ev = evaluate(self.model, val, self.spec.train.eval_batch_size)
             self.val_loss, self.val_accuracy = ev.loss, ev.accuracy
@@ -276,24 +280,16 @@ class Trainer:
                      f"({ev.correct} / {ev.total}), Validation Loss: {ev.loss:.4f}")
             logs = {"iteration": self.iteration, "val_loss": ev.loss,
                     "val_accuracy": ev.accuracy}
-            self.schedule.observe(logs)
             self._call("on_validation_end", logs)
-        if self.parallel.processes > 1:  # every rank stops where the primary decided to
-            self.stop_training = self.model.any_rank(  # type: ignore[attr-defined]
-                self.stop_training)
-
-    def _check_finite(self, loss: float) -> None:
-        if math.isfinite(loss):
-            return
-        if self.run is not None and self.last_good is not None:
-            kept = (f"the last good checkpoint (iteration {self.last_good}) is kept in "
-                    f"{self.run_dir}")
-        else:
-            kept = "no checkpoint was written yet"
-        raise TrainingDiverged(
-            f"the loss became {loss} at iteration {self.iteration}; training stopped and "
-            f"{kept}. Try a smaller learning rate (--lr) or check the input data."
-        )
+        if self.parallel.processes > 1:  # every rank: the primary's result and decision
+            stop, loss, accuracy = self.model.broadcast(  # type: ignore[attr-defined]
+                [float(self.stop_training), *((logs["val_loss"], logs["val_accuracy"])
+                                              if logs else (math.nan, math.nan))])
+            self.stop_training = bool(stop)
+            logs = None if math.isnan(loss) else {"iteration": self.iteration,
+                                                  "val_loss": loss, "val_accuracy": accuracy}
+        if logs is not None:  # a plateau schedule's next rates, the same on every rank
+            self.schedule.observe(logs)
 
     def checkpoint(self, elapsed: float) -> bool:
         """Save the full training state unless the weights are no longer finite (primary

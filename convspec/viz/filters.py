@@ -1,4 +1,4 @@
-"""Convolution filters: one input channel of every kernel of a conv layer."""
+"""Convolution filters: one input channel of every kernel of a conv layer, white at zero."""
 
 from __future__ import annotations
 
@@ -41,10 +41,14 @@ def plot_conv_weights(
     path: PathArg = None,
     show: bool = False,
 ) -> Figure:
-    """One input channel of every filter of a conv layer, all on one colour scale.
+    """One input channel of every filter of a conv layer (the tutorial's
+    ``plot_conv_weights``), on one colour scale with a colorbar.
 
-    A shared vmin/vmax (the whole kernel's min and max) keeps filters comparable: red is
-    positive, blue negative, whatever filter they are in.
+    The scale is symmetric around zero (``seismic``: white is 0, red positive, blue negative)
+    and spans the largest magnitude in the whole kernel, every input channel included, so the
+    figures of two input channels, and all filters in one figure, compare directly.
+    ``weights`` are canonical (``layer/kernel`` HWIO). Raises ConvspecError for a layer
+    without a 4-D kernel or an input channel out of range.
     """
     kernel = _conv_kernel(weights, layer)
     _, _, in_channels, out_channels = kernel.shape
@@ -53,18 +57,25 @@ def plot_conv_weights(
             f"input_channel {input_channel} is out of range for {layer!r}, which has "
             f"{in_channels} input channel(s) (valid 0..{in_channels - 1})."
         )
-    vmin, vmax = float(kernel.min()), float(kernel.max())
+    limit = float(np.abs(kernel).max()) or 1.0
     n = math.ceil(math.sqrt(out_channels))
     fig = new_figure((n * 1.2 + 1.4, n * 1.2 + 0.5), show)
     axes = grid(fig, out_channels, square=True)
     for i, ax in enumerate(axes):
         image = ax.imshow(
             kernel[:, :, input_channel, i],
-            vmin=vmin,
-            vmax=vmax,
+            vmin=-limit,
+            vmax=limit,
             cmap="seismic",
             interpolation="nearest",
         )
-    fig.colorbar(image, ax=fig.axes, shrink=0.8)
-    fig.suptitle(f"{layer} filters, input channel {input_channel}")
+    bar = fig.colorbar(image, ax=fig.axes, shrink=0.8)
+    bar.set_label("weight")
+    fig.suptitle(f"{layer}: {out_channels} filters, input channel {input_channel} of "
+                 f"{in_channels}")
     return finish(fig, path, show)
+
+
+def tutorial_input_channels(weights: Mapping[str, np.ndarray], layer: str) -> list[int]:
+    """The input channels the tutorial draws: 0, and 1 when the layer has it (conv2)."""
+    return list(range(min(2, _conv_kernel(weights, layer).shape[2])))

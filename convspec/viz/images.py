@@ -157,7 +157,7 @@ def plot_example_errors(
         )
         return finish(fig, path, show)
     idx = wrong[:max_images]
-    title = f"First {len(idx)} of {len(wrong)} misclassified images"
+    title = f"First {len(idx)} of {len(wrong):,} misclassified images"
     return plot_images(
         imgs[idx], true[idx], pred[idx], class_names=class_names, title=title, path=path, show=show
     )

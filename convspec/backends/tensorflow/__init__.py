@@ -39,6 +39,7 @@ class TensorFlowBackend:
     framework = "TensorFlow"
     module = "tensorflow"
     extra = "tf"
+    features = ("weight_decay", "l2", "clip_norm")  # convspec.backends.support
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", jit: bool = False,

@@ -52,7 +52,7 @@ class TensorFlowModel(BaseModel):
             self.net = Network(spec, COMPUTE_DTYPES[precision])
             self.optimizer = make_optimizer(spec.train.optimizer,
                                             [(name, self.net.weights[name])
-                                             for name in self.trainable])
+                                             for name in self.trainable], self.regularization)
             self.loss_scale = LossScale() if precision == "fp16" else None
         self.set_weights(initial)
         self._lr: tuple[float, tf.Tensor] | None = None  # (learning rate, its tensor)
@@ -75,6 +75,7 @@ class TensorFlowModel(BaseModel):
                                images, labels, learning_rate)
         self._train_concrete: Any = None  # the one trace, called directly (see _apply_step)
         self._any = function(self._graph_any_replica, tf.TensorSpec([], tf.int32))
+        self._broadcast = function(self._graph_broadcast, tf.TensorSpec([None], tf.float64))
         self._logits = function(lambda x: self.net(x).logits, images)
         self._activations = function(lambda x: self.net(x, collect=True).activations, images)
         self._gradients = {
@@ -161,6 +162,21 @@ class TensorFlowModel(BaseModel):
         per_replica = self.strategy.run(lambda: tf.identity(flag))
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
+    def _graph_broadcast(self, values: tf.Tensor) -> tf.Tensor:
+        """The primary process's ``values``: the sum over all replicas of the values of the
+        primary's first replica and zeros from the others (exact)."""
+        if self.strategy is None:
+            return values
+        primary = self.parallel.is_primary
+
+        def replica() -> tf.Tensor:
+            index = tf.distribute.get_replica_context().replica_id_in_sync_group
+            first = tf.equal(tf.math.floormod(index, self.parallel.local_devices), 0)
+            return tf.where(tf.logical_and(first, primary), values, tf.zeros_like(values))
+
+        per_replica = self.strategy.run(replica)
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
     # -- weights ----------------------------------------------------------------------------
 
     def _weight_tensors(self) -> dict[str, tf.Variable]:
@@ -210,6 +226,12 @@ class TensorFlowModel(BaseModel):
     def any_rank(self, flag: bool) -> bool:
         """True on every worker when ``flag`` is true on any (e.g. a Ctrl-C seen by one)."""
         return bool(self._any(tf.constant(int(flag), tf.int32)) > 0)
+
+    def broadcast(self, values: Sequence[float]) -> list[float]:
+        """The primary process's ``values`` (float64) on every worker."""
+        if self.strategy is None:
+            return [float(v) for v in values]
+        return [float(v) for v in self._broadcast(tf.constant(values, tf.float64)).numpy()]
 
     @property
     def tracing_count(self) -> int:

@@ -1,4 +1,5 @@
-"""The documented optimizers (TF1 Adam, SGD, TF1 momentum) in TensorFlow, op by op.
+"""The documented optimizers (TF1 Adam, SGD, TF1 momentum) in TensorFlow, op by op, with
+``convspec.regularization``'s L2 term, global-norm clipping and decoupled weight decay.
 
 Not Keras optimizers: their defaults (epsilon 1e-7, iteration counters, variable naming) are
 not the spec's, and the canonical state (``step``, ``m/<w>``, ``v/<w>``, ``accum/<w>``) must
@@ -12,9 +13,9 @@ PyTorch in 50 MNIST steps, against 5e-6 for these ops.
 The API is the torch backend's: ``Optimizer(config, params)`` over (name, variable) pairs;
 ``slot_names``; ``slots`` (slot name -> one variable per weight); ``step`` (updates applied,
 read and set as a Python int; the int64 variable ``iterations`` holds it in the graph);
-``update(grads, learning_rate)`` with the learning rate computed outside
-(``BaseModel.learning_rate``, a float64 tensor here); ``state()`` (slot variables by
-``<slot>/<weight name>``).
+``update(grads, learning_rate)`` with the learning rate computed outside (the trainer's
+schedule, or ``BaseModel.learning_rate``; a float64 tensor here, an argument of the traced
+step); ``state()`` (slot variables by ``<slot>/<weight name>``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import tensorflow as tf
 
 from ...errors import BackendError
+from ...regularization import Regularization
 
 Params = Sequence[tuple[str, tf.Variable]]
 
@@ -35,9 +37,11 @@ class Optimizer(tf.Module, metaclass=abc.ABCMeta):
 
     slot_names: tuple[str, ...] = ()
 
-    def __init__(self, config: Any, params: Params):
+    def __init__(self, config: Any, params: Params,
+                 regularization: Regularization | None = None):
         super().__init__(name=f"convspec_{config.kind}")
         self.config = config
+        self.regularization = regularization or Regularization()
         self.names = [name for name, _ in params]
         self.params = [variable for _, variable in params]
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -56,12 +60,33 @@ class Optimizer(tf.Module, metaclass=abc.ABCMeta):
         self.iterations.assign(value)
 
     def update(self, grads: Sequence[tf.Tensor], learning_rate: tf.Tensor) -> None:
-        """One update of every weight with ``grads`` (in weight order; call inside a
-        tf.function); then step += 1."""
+        """One update of every weight with the loss's ``grads`` (in weight order; call inside
+        a tf.function): L2 term, clipping, weight decay, the rule
+        (``convspec.regularization``); then step += 1."""
+        grads = self._clipped(self._penalized(list(grads)))
         lr = self._learning_rate(learning_rate)
-        for index, (_, grad) in enumerate(zip(self.params, grads, strict=True)):
+        r = self.regularization
+        decay = (tf.cast(r.decay_factor(learning_rate), tf.float32) if r.weight_decay
+                 else None)
+        for index, (param, grad) in enumerate(zip(self.params, grads, strict=True)):
+            if decay is not None:
+                param.assign(param * decay)
             self._apply(index, grad, lr)
         self.iterations.assign_add(1)
+
+    def _penalized(self, grads: list[tf.Tensor]) -> list[tf.Tensor]:
+        """``g + 2 l2 w`` for the kernels L2 covers, the others unchanged."""
+        r = self.regularization
+        for i in r.penalized:
+            grads[i] = grads[i] + tf.constant(2.0 * r.l2, tf.float32) * self.params[i]
+        return grads
+
+    def _clipped(self, grads: list[tf.Tensor]) -> list[tf.Tensor]:
+        """Every gradient times ``clip_norm / max(global norm, clip_norm)``."""
+        clip = self.regularization.clip_norm
+        if clip is None:
+            return grads
+        return tf.clip_by_global_norm(grads, clip)[0]
 
     def _learning_rate(self, learning_rate: tf.Tensor) -> tf.Tensor:
         """The step size of this update from the float64 learning rate (float32)."""
@@ -120,10 +145,12 @@ class Adam(Optimizer):
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
 
-def make_optimizer(config: Any, params: Params) -> Optimizer:
-    """The optimizer the spec's ``train.optimizer`` describes, over ``params``."""
+def make_optimizer(config: Any, params: Params,
+                   regularization: Regularization | None = None) -> Optimizer:
+    """The optimizer the spec's ``train.optimizer`` describes, over ``params``, with the
+    spec's ``regularization``."""
     try:
         cls = OPTIMIZERS[config.kind]
     except KeyError:
         raise BackendError(f"the TensorFlow backend has no {config.kind!r} optimizer") from None
-    return cls(config, params)
+    return cls(config, params, regularization)

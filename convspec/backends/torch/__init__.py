@@ -34,6 +34,7 @@ class TorchBackend:
     framework = "PyTorch"
     module = "torch"
     extra = "torch"
+    features = ("weight_decay", "l2", "clip_norm")  # convspec.backends.support
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", parallel: Parallel | None = None,

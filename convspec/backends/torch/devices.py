@@ -81,6 +81,14 @@ def all_reduce(values: torch.Tensor, op: str = "sum") -> torch.Tensor:
     return values
 
 
+def broadcast(values: torch.Tensor) -> torch.Tensor:
+    """``values`` replaced in place by rank 0's."""
+    import torch.distributed as dist
+
+    dist.broadcast(values, src=0)
+    return values
+
+
 def leave_process_group() -> None:
     """Leave the process group (after the last collective call). Every rank waits for the
     others first: a rank tearing gloo down while a peer still talks to it aborts the peer

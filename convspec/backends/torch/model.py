@@ -21,6 +21,7 @@ from ...specification import Spec
 from ..base import BaseModel
 from .devices import (
     all_reduce,
+    broadcast,
     data_parallel,
     join_process_group,
     leave_process_group,
@@ -55,7 +56,8 @@ class TorchModel(BaseModel):
         self.net = Network(spec).to(self._device)
         weights_by_name = self.net.weights
         self.optimizer = make_optimizer(spec.train.optimizer,
-                                        [(name, weights_by_name[name]) for name in self.trainable])
+                                        [(name, weights_by_name[name]) for name in self.trainable],
+                                        self.regularization)
         self.loss_scale = LossScale() if precision == "fp16" else None
         self._half = COMPUTE_DTYPES[precision]
         self._ieee = ieee_settings(self._device)
@@ -188,6 +190,13 @@ class TorchModel(BaseModel):
         if self.ddp is None:
             return flag
         return bool(all_reduce(torch.tensor([int(flag)], device=self._device), "max").item())
+
+    def broadcast(self, values: Sequence[float]) -> list[float]:
+        """The primary rank's ``values`` (float64) on every rank."""
+        if self.ddp is None:
+            return [float(v) for v in values]
+        return broadcast(torch.tensor(values, dtype=torch.float64, device=self._device)
+                         ).tolist()
 
     def close(self) -> None:
         """Leave the process group (after the last collective call)."""

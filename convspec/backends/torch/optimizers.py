@@ -1,4 +1,5 @@
-"""The documented optimizers (TF1 Adam, SGD, TF1 momentum) in torch, over all weights at once.
+"""The documented optimizers (TF1 Adam, SGD, TF1 momentum) in torch, over all weights at once,
+with ``convspec.regularization``'s L2 term, global-norm clipping and decoupled weight decay.
 
 Not ``torch.optim``: its Adam adds epsilon to the bias-corrected sqrt(v_hat) and its momentum
 buffer differs from TF1's accumulator. Each update is a handful of ``torch._foreach_*`` ops
@@ -8,8 +9,8 @@ is a Python float and no update ever waits for the device.
 The API is the TensorFlow backend's: ``Optimizer(config, params)`` over (name, tensor) pairs;
 ``slot_names``; ``slots`` (slot name -> one tensor per weight, in the weights' layout);
 ``step`` (updates applied, a Python int); ``update(grads, learning_rate)`` with the learning
-rate computed outside (``BaseModel.learning_rate``); ``state()`` (slot tensors by
-``<slot>/<weight name>``).
+rate computed outside (the trainer's schedule, or ``BaseModel.learning_rate``); ``state()``
+(slot tensors by ``<slot>/<weight name>``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import torch
 
 from ...errors import BackendError
+from ...regularization import Regularization
 
 Params = Sequence[tuple[str, torch.Tensor]]
 
@@ -31,8 +33,10 @@ class Optimizer(abc.ABC):
 
     slot_names: tuple[str, ...] = ()
 
-    def __init__(self, config: Any, params: Params):
+    def __init__(self, config: Any, params: Params,
+                 regularization: Regularization | None = None):
         self.config = config
+        self.regularization = regularization or Regularization()
         self.names = [name for name, _ in params]
         self.params = [tensor for _, tensor in params]
         self.step = 0  # updates applied so far
@@ -43,9 +47,35 @@ class Optimizer(abc.ABC):
 
     @torch.no_grad()
     def update(self, grads: Sequence[torch.Tensor], learning_rate: float) -> None:
-        """One update of every weight with ``grads`` (in weight order); then step += 1."""
+        """One update of every weight with the loss's ``grads`` (in weight order): L2 term,
+        clipping, weight decay, the rule (``convspec.regularization``); then step += 1."""
+        grads = self._clipped(self._penalized(list(grads)))
         self.step += 1
-        self._apply(list(grads), self._learning_rate(learning_rate))
+        r = self.regularization
+        if r.weight_decay:
+            torch._foreach_mul_(self.params, r.decay_factor(learning_rate))
+        self._apply(grads, self._learning_rate(learning_rate))
+
+    def _penalized(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``g + 2 l2 w`` for the kernels L2 covers (new tensors), the others unchanged."""
+        r = self.regularization
+        if not r.penalized:
+            return grads
+        index = list(r.penalized)
+        summed = torch._foreach_add([grads[i] for i in index], [self.params[i] for i in index],
+                                    alpha=2.0 * r.l2)
+        for i, grad in zip(index, summed, strict=True):
+            grads[i] = grad
+        return grads
+
+    def _clipped(self, grads: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every gradient times ``clip_norm / max(global norm, clip_norm)`` (no host sync)."""
+        clip = self.regularization.clip_norm
+        if clip is None:
+            return grads
+        norm = torch.nn.utils.get_total_norm(grads, 2.0)
+        scale = clip / torch.clamp(norm, min=clip)
+        return torch._foreach_mul(grads, scale)
 
     def _learning_rate(self, learning_rate: float) -> float:
         """The step size of this update from the learning rate."""
@@ -107,10 +137,12 @@ class Adam(Optimizer):
 OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
 
-def make_optimizer(config: Any, params: Params) -> Optimizer:
-    """The optimizer the spec's ``train.optimizer`` describes, over ``params``."""
+def make_optimizer(config: Any, params: Params,
+                   regularization: Regularization | None = None) -> Optimizer:
+    """The optimizer the spec's ``train.optimizer`` describes, over ``params``, with the
+    spec's ``regularization``."""
     try:
         cls = OPTIMIZERS[config.kind]
     except KeyError:
         raise BackendError(f"the torch backend has no {config.kind!r} optimizer") from None
-    return cls(config, params)
+    return cls(config, params, regularization)
