@@ -19,12 +19,13 @@ from ..errors import UsageError
 
 
 def command_args(ctx: click.Context, drop: set[str]) -> list[str]:
-    """The arguments of the running command as given on the command line, minus ``drop``."""
+    """The arguments of the running command as given on the command line, minus ``drop`` and
+    options that take effect in their callback (``--threads``: the launcher passes it on)."""
     args: list[str] = []
     positional: list[str] = []
     for param in ctx.command.params:
         name = param.name or ""
-        if name in drop or ctx.get_parameter_source(name) not in (
+        if name in drop or name not in ctx.params or ctx.get_parameter_source(name) not in (
                 ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             continue
         value = ctx.params[name]
@@ -49,7 +50,8 @@ def torchrun_argv(nproc: int, args: list[str]) -> list[str]:
 def launch_torchrun(nproc: int, args: list[str]) -> int:
     """Run ``convspec <args>`` on ``nproc`` processes under torchrun; its exit status.
 
-    Each worker gets an equal share of the CPU threads unless OMP_NUM_THREADS is set. Ctrl-C
+    Each worker gets ``--threads`` threads when given, else OMP_NUM_THREADS when set, else an
+    equal share of the cores free to this process (``convspec.threads``). Ctrl-C
     reaches the workers directly (they checkpoint at a step boundary), so this process only
     waits for them.
     """
@@ -58,8 +60,12 @@ def launch_torchrun(nproc: int, args: list[str]) -> int:
     if importlib.util.find_spec("torch") is None:
         raise UsageError('--nproc with the torch backend needs PyTorch: pip install '
                          '"convspec[torch]"')
+    from ..threads import ENV, choose_threads, requested_threads
+
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    if requested_threads() is not None:  # --threads is per process; it reaches them so
+        env[ENV] = str(requested_threads())
+    env.setdefault(ENV, str(max(1, choose_threads().threads // nproc)))
     argv = torchrun_argv(nproc, args)
     click.echo(f"Starting {nproc} processes with torchrun: {' '.join(argv[1:])}", err=True)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -5,11 +5,31 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import click
 
 from ..errors import ConvspecError
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _request_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        from ..threads import request_threads
+
+        request_threads(value)
+
+
+def threads_option(command: Command) -> Command:
+    """``--threads N``: fix the framework's intra-op threads (``convspec.threads``)."""
+    return click.option(
+        "--threads", type=click.IntRange(min=1), default=None, expose_value=False,
+        callback=_request_threads,
+        help="Intra-op CPU threads (per process). Default: OMP_NUM_THREADS if set, else the "
+        "cores free to this process (CPU affinity, cgroup quota, less the cores other "
+        "processes keep busy).")(command)
 
 
 @contextlib.contextmanager

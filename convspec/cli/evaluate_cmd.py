@@ -6,7 +6,7 @@ import json
 
 import click
 
-from ._util import reporting
+from ._util import reporting, threads_option
 
 
 @click.command("evaluate")
@@ -21,6 +21,7 @@ from ._util import reporting
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Folder with IDX files.")
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
               show_default=True)
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def command(spec_path: str, weights: str, backend: str, device: str, dataset: str | None,
             data_dir: str | None, split: str, as_json: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._util import reporting
+from ._util import reporting, threads_option
 
 
 @click.command("predict")
@@ -15,6 +15,7 @@ from ._util import reporting
 @click.option("--backend", "-b", default="torch", show_default=True)
 @click.option("--invert", is_flag=True,
               help="Invert grey levels (for dark digits on a light background).")
+@threads_option
 @click.option("--top", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many classes to list per image.")
 def command(spec_path: str, images: tuple[str, ...], weights: str, backend: str, invert: bool,

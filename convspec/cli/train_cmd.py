@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ._util import reporting
+from ._util import reporting, threads_option
 
 
 @click.command("train")
@@ -44,6 +44,7 @@ from ._util import reporting
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="Compute precision: fp32 (default; a resumed run keeps its own), or mixed "
               "bf16 / fp16 (float32 weights and updates; fp16 with dynamic loss scaling).")
+@threads_option
 @click.option("--compile", "--jit", "jit", is_flag=True,
               help="Compile the training step with the framework's compiler: torch.compile "
               "(torch) or XLA (tensorflow). Opt-in: compilation costs time on the first step, "

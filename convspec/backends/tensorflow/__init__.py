@@ -6,11 +6,14 @@ without paying for, or requiring, the framework; ``compile`` imports the heavy m
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ...threads import choose_threads
 
 if TYPE_CHECKING:
     from ...distributed import Parallel
@@ -37,8 +40,16 @@ class TensorFlowBackend:
         """Build the spec's model on ``device``; ``jit=True`` compiles its functions with XLA;
         ``parallel`` replicates it with MirroredStrategy (local devices) or
         MultiWorkerMirroredStrategy (a TF_CONFIG cluster); ``precision`` "bf16" / "fp16"
-        computes in 16 bits (see convspec.precision)."""
+        computes in 16 bits (see convspec.precision). The first compile in a process sets
+        TensorFlow's intra- and inter-op threads to ``convspec.threads.choose_threads()``
+        (the cores free to this process); they cannot change once TensorFlow has started."""
         quiet_tensorflow()
+        threads = choose_threads().threads
+        import tensorflow as tf
+
+        with contextlib.suppress(RuntimeError):  # already started: its pools stay as they are
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         from .compiled import TensorFlowModel
 
         return TensorFlowModel(spec, weights=weights, device=device, jit=jit,
