@@ -20,11 +20,23 @@ from protocol import EVAL_BATCH, Data
 
 
 class TF1Graph:
-    def __init__(self, data: Data):
+    """``own_graph``: build in a ``tf.Graph`` of its own instead of switching eager execution
+    off for the process (to run next to TF2 code in one process; the same graph)."""
+
+    def __init__(self, data: Data, own_graph: bool = False):
         import tensorflow as tf
 
         v1 = tf.compat.v1
-        v1.disable_eager_execution()
+        if own_graph:
+            self.graph = tf.Graph()
+            with self.graph.as_default():
+                self._build(tf, data)
+        else:
+            v1.disable_eager_execution()
+            self._build(tf, data)
+
+    def _build(self, tf, data: Data) -> None:
+        v1 = tf.compat.v1
         w = data.weights
         self.data = data
         self.x_flat = data.train_x.reshape(len(data.train_x), -1)
