@@ -19,10 +19,13 @@ sys.path.insert(0, str(ROOT))
 class Convspec:
     def __init__(self, data: Data, backend: str):
         import convspec
+        from convspec.threads import choose_threads
 
         self.data = data
         self.model = convspec.compile(convspec.load_spec(SPEC), backend=backend,
                                       weights=data.weights)
+        choice = choose_threads()  # what compile applied (measured once per process)
+        self.threads = f"{choice.threads} ({choice.reason})"
 
     def train(self, steps: int, on_step_end: Callable[[int], None]) -> None:
         x, y, model = self.data.train_x, self.data.train_y, self.model

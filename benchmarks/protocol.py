@@ -155,7 +155,8 @@ def run_worker(peer_factory: Callable[[Data], Peer], data_path: Path, t0: float,
             "step_ms_median": float(np.median(np.diff(stamps[warmup - 1:])) * 1e3),
             "startup_s": first_step_end[0] - t0,
             "eval_images_per_s": n_test / evals[1], "eval_first_pass_s": evals[0],
-            "test_accuracy": accuracy, **load_during, "loadavg": os.getloadavg()[0]}
+            "test_accuracy": accuracy, **load_during, "loadavg": os.getloadavg()[0],
+            "threads": getattr(peer, "threads", None)}
 
 
 def spawn(args: list[str], env: dict[str, str] | None = None,
