@@ -8,12 +8,15 @@ speed-up gives, against the tutorial's TF1 graph, in one process on the same bat
     python benchmarks/tf_variants.py boundary                     # the NumPy call boundary
 
 Variants (``RawStep``: the backend's network and loss written directly, one switch at a time;
-a name is ``raw-<padding>`` plus any of ``-fused``, ``-fusedexact``, ``-gather``, ``-relufirst``):
+a name is ``raw-<padding>`` plus any of ``-fused``, ``-fusedexact``, ``-gather``, ``-relufirst``,
+``-add``):
 
 * ``backend``: ``convspec.compile(spec, "tensorflow").train_step(x, y)`` as it is today;
 * ``raw-explicit``: the same graph (explicit pads ``[[0,0],[2,2],[2,2],[0,0]]``, Adam as
   ops, lr_t in float64 from the step variable), called with tensors;
 * ``raw-same``: ``padding="SAME"`` (the table's pads are TF's SAME pads here);
+* ``raw-padvalid``: ``tf.pad`` with the table's pads, then a ``VALID`` convolution (what any
+  pads, not only SAME's, could use);
 * ``-fused``: ``ResourceApplyAdam`` with ``lr = lr_t`` (float64, rounded once) and beta powers
   0, so the kernel's own bias correction is the identity; it still computes ``1 - beta2`` in
   float32 (0.00099998713 for 0.999);
@@ -24,6 +27,9 @@ a name is ``raw-<padding>`` plus any of ``-fused``, ``-fusedexact``, ``-gather``
   call passes 64 indices);
 * ``-relufirst``: ReLU before the max-pool (the same numbers: max and ReLU commute), so that
   Grappler can fuse conv + bias + ReLU into one oneDNN kernel;
+* ``-add``: the convolutions' bias added with ``+`` as the tutorial does (``AddV2``, whose
+  gradient is a ``Sum``) instead of ``tf.nn.bias_add`` (whose gradient oneDNN fuses into the
+  filter gradient, ``_MklNativeConv2DBackpropFilterWithBias``);
 * ``tf1``: the tutorial's graph (``peer_tf1``) through ``Session.run``, in its own tf.Graph.
 
 Both frameworks use every CPU this process may use (``--threads`` to change), whatever the
@@ -74,7 +80,10 @@ class RawStep:
         self.adam = "fusedexact" if "fusedexact" in flags else "fused" if "fused" in flags \
             else "ops"
         self.gather, self.relu_first = "gather" in flags, "relufirst" in flags
-        self.pad = "SAME" if name.split("-")[1] == "same" else [[0, 0], [2, 2], [2, 2], [0, 0]]
+        self.add_bias = "add" in flags
+        pads = [[0, 0], [2, 2], [2, 2], [0, 0]]
+        self.pad, self.pre_pad = {"same": ("SAME", None), "explicit": (pads, None),
+                                  "padvalid": ("VALID", pads)}[name.split("-")[1]]
         f32 = np.float32
         self.k1 = float(f32(1) - f32(self.b1)) / (1 - self.b1)  # kernel's 1 - beta / spec's
         self.k2 = float(f32(1) - f32(self.b2)) / (1 - self.b2)
@@ -93,7 +102,10 @@ class RawStep:
     def _forward(self, x):
         tf, (k1, b1, k2, b2, w3, b3, w4, b4) = self.tf, self.vars
         for k, b in ((k1, b1), (k2, b2)):
-            x = tf.nn.bias_add(tf.nn.conv2d(x, k, [1, 1, 1, 1], self.pad), b)
+            if self.pre_pad is not None:
+                x = tf.pad(x, self.pre_pad)
+            x = tf.nn.conv2d(x, k, [1, 1, 1, 1], self.pad)
+            x = x + b if self.add_bias else tf.nn.bias_add(x, b)
             if self.relu_first:
                 x = tf.nn.max_pool2d(tf.nn.relu(x), 2, 2, "SAME")
             else:
@@ -275,17 +287,44 @@ def op_times(run, steps: int) -> tuple[dict[str, float], float]:
     return dict(totals), wall
 
 
+CATEGORIES = (  # (category, substrings of "node:kernel"), first match wins
+    ("conv backward", ("Conv2DBackprop",)),
+    ("conv forward (+ bias)", ("Conv2D",)),
+    ("max-pool forward + backward", ("MaxPool",)),
+    ("dense (matmul) forward + backward", ("MatMul",)),
+    ("relu forward + backward", ("Relu",)),
+    ("Adam", ("ApplyAdam", "Sqrt", "AssignAddVariableOp", "AssignSubVariableOp", "Square",
+              ":Mul", ":Sub", ":RealDiv", ":AddV2", ":Pow", ":Cast")),
+    ("batch gather", ("Gather",)),
+    ("loss, bias gradients, other", ("",)),
+)
+
+
 def kernels(args: argparse.Namespace) -> None:
     data = load_data(args.steps + 5)
+    summary: dict[str, dict[str, float]] = {}
     for name, run in variants(data, args.variants).items():
         for i in range(5):
             run(i)
         totals, wall = op_times(run, args.steps)
+        ops = {k: v for k, v in totals.items() if not k.startswith(("EagerLocalExecute",
+                                                                     "KernelAndDevice"))}
+        summary[name] = {"wall": wall}
+        for op, ms in ops.items():
+            category = next(c for c, keys in CATEGORIES if any(k in op for k in keys))
+            summary[name][category] = summary[name].get(category, 0.0) + ms
         print(f"\n### {name}: {wall:.2f} ms/step under the profiler; kernel time "
-              f"{sum(totals.values()):.2f} ms/step (two inter-op threads overlap)\n"
-              "| node:kernel | ms/step |\n|---|---|")
-        for op, ms in sorted(totals.items(), key=lambda kv: -kv[1])[:args.top]:
+              f"{sum(ops.values()):.2f} ms/step\n| node:kernel | ms/step |\n|---|---|")
+        for op, ms in sorted(ops.items(), key=lambda kv: -kv[1])[:args.top]:
             print(f"| {op} | {ms:.3f} |")
+    names = list(summary)
+    print("\n| kernel time, ms/step | " + " | ".join(names) + " |\n|---|"
+          + "---|" * len(names))
+    for category, _ in CATEGORIES:
+        print(f"| {category} | " + " | ".join(f"{summary[n].get(category, 0.0):.2f}"
+                                              for n in names) + " |")
+    print("| wall ms/step under the profiler | " + " | ".join(f"{summary[n]['wall']:.2f}"
+                                                              for n in names) + " |")
 
 
 def boundary(args: argparse.Namespace) -> None:
@@ -325,7 +364,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["time", "numerics", "reference", "kernels",
                                          "boundary"])
-    parser.add_argument("--variants", default="backend,raw-explicit,raw-same,raw-same-fused,"
+    parser.add_argument("--variants", default="backend,raw-explicit,raw-same,raw-padvalid,"
+                        "raw-same-fused,"
                         "raw-same-fusedexact,raw-same-fusedexact-gather,"
                         "raw-same-fusedexact-gather-relufirst,tf1")
     parser.add_argument("--steps", type=int, default=50)

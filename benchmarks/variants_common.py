@@ -83,14 +83,17 @@ def print_rounds(samples: Samples, base: str | None,
     """Median of all rounds and of the undisturbed ones (other load <= ``disturbed``)."""
     quiet = {k: [m for m, load in zip(*v) if load <= disturbed] for k, v in samples.items()}
     ref = statistics.median(samples[base][0]) if base in samples else None
-    print("| variant | ms/step (median) | undisturbed median (rounds) | each round (ms) | "
-          f"other load (median, cores) | images/s | vs {base} |\n|---|---|---|---|---|---|---|")
+    print("| variant | ms/step (median) | best round | undisturbed median (rounds) | "
+          f"each round (ms) | other load (median, cores) | images/s (median) | vs {base} "
+          "(median; best) |\n|---|---|---|---|---|---|---|---|")
+    best_ref = min(samples[base][0]) if base in samples else None
     for name, (ms, loads) in samples.items():
         med = statistics.median(ms)
         calm = f"{statistics.median(quiet[name]):.2f} ({len(quiet[name])})" if quiet[name] \
             else "-"
-        ratio = f"{ref / med:.2f}" if ref else "-"
-        print(f"| {name} | {med:.2f} | {calm} | {', '.join(f'{m:.1f}' for m in ms)} | "
+        ratio = f"{ref / med:.2f}; {best_ref / min(ms):.2f}" if ref and best_ref else "-"
+        print(f"| {name} | {med:.2f} | {min(ms):.2f} | {calm} | "
+              f"{', '.join(f'{m:.1f}' for m in ms)} | "
               f"{statistics.median(loads):.2f} | {batch * 1e3 / med:,.0f} | {ratio} |",
               flush=True)
 

@@ -39,9 +39,12 @@ _BUSY_FIELDS = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal (not idl
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """``threads``: intra-op threads to use (>= 1); ``reason``: where the number came from."""
+    """``threads``: the cores free to this process now (>= 1); ``cores``: those it may use,
+    load aside (affinity and quota; equal to ``threads`` when fixed by the user);
+    ``reason``: where the numbers came from."""
 
     threads: int
+    cores: int
     reason: str
 
 
@@ -162,11 +165,16 @@ def _own_cpu() -> float:
     return times.user + times.system
 
 
+def usable_cores(allowed: int, quota: float | None) -> int:
+    """``allowed`` CPUs capped by ``quota`` cores rounded down, at least 1."""
+    return allowed if quota is None else min(allowed, max(1, math.floor(quota)))
+
+
 def free_cores(allowed: int, quota: float | None, others: float) -> int:
     """Threads for ``allowed`` CPUs under ``quota`` cores with ``others`` cores busy
     elsewhere: ``min(floor(quota), allowed - ceil(others - BUSY_THRESHOLD))``, at least 1
     (load from others takes a whole core once it passes ``BUSY_THRESHOLD`` of one)."""
-    cap = allowed if quota is None else min(allowed, max(1, math.floor(quota)))
+    cap = usable_cores(allowed, quota)
     taken = max(0, math.ceil(others - BUSY_THRESHOLD))
     return max(1, min(cap, allowed - taken))
 
@@ -183,16 +191,17 @@ def choose_threads(explicit: int | None = None, *, environ: Mapping[str, str] | 
     global _measured
     explicit = explicit if explicit is not None else _requested
     if explicit is not None:
-        return ThreadChoice(explicit, f"--threads {explicit}")
+        return ThreadChoice(explicit, explicit, f"--threads {explicit}")
     env = _from_env(os.environ if environ is None else environ)
     if env is not None:
-        return ThreadChoice(env, f"{ENV}={env}")
+        return ThreadChoice(env, env, f"{ENV}={env}")
     if _measured is None or refresh:
         cpus = affinity_cpus()
         quota = cgroup_quota()
         others = busy_elsewhere(cpus)
-        threads = free_cores(len(cpus), quota, others)
         limit = "" if quota is None else f", cgroup quota {quota:g} cores"
-        _measured = ThreadChoice(threads, f"{len(cpus)} CPUs allowed{limit}, "
-                                          f"{others:.2f} cores busy elsewhere")
+        _measured = ThreadChoice(free_cores(len(cpus), quota, others),
+                                 usable_cores(len(cpus), quota),
+                                 f"{len(cpus)} CPUs allowed{limit}, "
+                                 f"{others:.2f} cores busy elsewhere")
     return _measured

@@ -55,13 +55,14 @@ def _measure(monkeypatch: pytest.MonkeyPatch, cpus: set[int], quota: float | Non
 ])
 def test_free_cores(allowed, quota, others, want):
     assert threads.free_cores(allowed, quota, others) == want
+    assert threads.usable_cores(allowed, quota) == threads.free_cores(allowed, quota, 0.0)
 
 
 def test_automatic_choice_names_its_inputs_and_is_measured_once(monkeypatch):
     samples = _measure(monkeypatch, {0, 1, 2, 3}, 3.0, 2.0)
     choice = threads.choose_threads()
-    assert choice == threads.ThreadChoice(2, "4 CPUs allowed, cgroup quota 3 cores, "
-                                             "2.00 cores busy elsewhere")
+    assert choice == threads.ThreadChoice(2, 3, "4 CPUs allowed, cgroup quota 3 cores, "
+                                                "2.00 cores busy elsewhere")
     assert threads.choose_threads() is choice and len(samples) == 1
     threads.choose_threads(refresh=True)
     assert len(samples) == 2
@@ -70,10 +71,10 @@ def test_automatic_choice_names_its_inputs_and_is_measured_once(monkeypatch):
 def test_explicit_request_beats_the_environment_which_beats_measuring(monkeypatch):
     samples = _measure(monkeypatch, {0, 1}, None, 0.0)
     monkeypatch.setenv(threads.ENV, "3")
-    assert threads.choose_threads() == threads.ThreadChoice(3, "OMP_NUM_THREADS=3")
+    assert threads.choose_threads() == threads.ThreadChoice(3, 3, "OMP_NUM_THREADS=3")
     threads.request_threads(5)
     assert threads.requested_threads() == 5
-    assert threads.choose_threads() == threads.ThreadChoice(5, "--threads 5")
+    assert threads.choose_threads() == threads.ThreadChoice(5, 5, "--threads 5")
     assert threads.choose_threads(explicit=7).threads == 7
     threads.request_threads(None)
     assert threads.choose_threads().threads == 3
