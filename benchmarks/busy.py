@@ -4,7 +4,8 @@ framework-default threads, convspec's choice (``convspec.threads``) and one thre
     python benchmarks/busy.py --rounds 2 --steps 100
 
 The busy process is a bounded Python spin loop (it ends by itself after ``--busy-limit``
-seconds) that this benchmark starts before, and kills after, each busy block. Each run is a
+seconds, or when this benchmark is gone) that this benchmark starts before, and kills after,
+each busy block. Each run is a
 ``peers.py`` worker (own process, the peers' protocol) for a convspec backend with
 ``--threads default`` (one per CPU, what torch and TensorFlow choose on their own), no option
 (convspec's choice, measured when the model is compiled), or ``--threads 1``.
@@ -29,8 +30,10 @@ BACKENDS = {"torch": "convspec-torch", "tensorflow": "convspec-tf"}
 
 
 def start_busy(limit: float) -> subprocess.Popen:
-    """One process spinning on one core for at most ``limit`` seconds."""
-    code = f"import time\nend = time.time() + {limit}\nwhile time.time() < end:\n    pass\n"
+    """One process spinning on one core for at most ``limit`` seconds, or until this process
+    is gone (it also stops when the benchmark is killed)."""
+    code = (f"import os, time\nparent, end = os.getppid(), time.time() + {limit}\n"
+            "while time.time() < end and os.getppid() == parent:\n    pass\n")
     proc = subprocess.Popen([sys.executable, "-c", code])
     time.sleep(0.5)  # scheduled and spinning before anything is measured
     return proc

@@ -25,7 +25,8 @@ class Convspec:
         self.model = convspec.compile(convspec.load_spec(SPEC), backend=backend,
                                       weights=data.weights)
         choice = choose_threads()  # what compile applied (measured once per process)
-        self.threads = f"{choice.threads} ({choice.reason})"
+        used = choice.threads if backend == "torch" else choice.cores
+        self.threads = f"{used} ({choice.reason})"
 
     def train(self, steps: int, on_step_end: Callable[[int], None]) -> None:
         x, y, model = self.data.train_x, self.data.train_y, self.model

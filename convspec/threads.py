@@ -14,7 +14,10 @@ on a busy machine"). So convspec counts the cores this process may really use, i
    now (a short ``/proc/stat`` sample of those CPUs, this process's own CPU time taken out).
    A core counts as busy when others use more than ``BUSY_THRESHOLD`` of one on average.
 
-Framework-free (standard library only); the backends apply the result in their ``compile``.
+Framework-free (standard library only); the backends apply the result in their ``compile``:
+torch gets ``threads`` (the free cores), TensorFlow ``cores`` (step 3 without the load), because
+its work-sharing thread pool kept two threads faster than one with other processes on the
+cores, where torch's OpenMP regions collapsed (``benchmarks/busy.py``).
 The automatic count is measured once per process (thread pools are per process, and
 TensorFlow's cannot change after it starts), unless ``refresh`` asks again.
 """

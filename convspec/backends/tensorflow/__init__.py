@@ -41,10 +41,13 @@ class TensorFlowBackend:
         ``parallel`` replicates it with MirroredStrategy (local devices) or
         MultiWorkerMirroredStrategy (a TF_CONFIG cluster); ``precision`` "bf16" / "fp16"
         computes in 16 bits (see convspec.precision). The first compile in a process sets
-        TensorFlow's intra- and inter-op threads to ``convspec.threads.choose_threads()``
-        (the cores free to this process); they cannot change once TensorFlow has started."""
+        TensorFlow's intra- and inter-op threads to the cores this process may use
+        (``convspec.threads``: affinity, cgroup quota, ``--threads``; other processes' load
+        is left out, unlike for torch: TensorFlow's thread pool shares work dynamically and
+        lost less to a busy core than one thread did, see benchmarks/README.md); they cannot
+        change once TensorFlow has started."""
         quiet_tensorflow()
-        threads = choose_threads().threads
+        threads = choose_threads().cores
         import tensorflow as tf
 
         with contextlib.suppress(RuntimeError):  # already started: its pools stay as they are
