@@ -365,9 +365,8 @@ def main() -> None:
     parser.add_argument("what", choices=["time", "numerics", "reference", "kernels",
                                          "boundary"])
     parser.add_argument("--variants", default="backend,raw-explicit,raw-same,raw-padvalid,"
-                        "raw-same-fused,"
-                        "raw-same-fusedexact,raw-same-fusedexact-gather,"
-                        "raw-same-fusedexact-gather-relufirst,tf1")
+                        "raw-same-add,raw-same-fused,raw-same-fusedexact,raw-same-fusedexact-add,"
+                        "raw-same-fusedexact-add-gather,raw-same-fusedexact-add-relufirst,tf1")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--random", action="store_true",

@@ -57,15 +57,17 @@ class Backend:
         return {k: v for k, v in self.model.optimizer_state().items() if k != "step"}
 
 
-Samples = dict[str, tuple[list[float], list[float]]]
+Samples = dict[str, tuple[list[float], list[float], list[float]]]
 
 
 def timed_rounds(runs: dict[str, object], steps: int, rounds: int) -> Samples:
-    """Interleaved rounds: variant -> (ms/step of each round, other load of each round)."""
+    """Interleaved rounds: variant -> (wall ms/step, other load in cores, this process's CPU
+    ms/step) of each round. With one thread the CPU time is the robust measure on a busy
+    machine: time spent waiting for a core is not in it."""
     for run in runs.values():  # warm-up: tracing, allocator, thread pools
         for i in range(5):
             run(i)
-    samples: Samples = {k: ([], []) for k in runs}
+    samples: Samples = {k: ([], [], []) for k in runs}
     meter = Meter()
     for _ in range(rounds):
         for name, run in runs.items():
@@ -75,27 +77,28 @@ def timed_rounds(runs: dict[str, object], steps: int, rounds: int) -> Samples:
             load = meter.stop()
             samples[name][0].append(load["seconds"] / steps * 1e3)
             samples[name][1].append(load["other_load"])
+            samples[name][2].append(load["own_cores"] * load["seconds"] / steps * 1e3)
     return samples
 
 
-def print_rounds(samples: Samples, base: str | None,
-                 disturbed: float, batch: int = 64) -> None:
-    """Median of all rounds and of the undisturbed ones (other load <= ``disturbed``)."""
-    quiet = {k: [m for m, load in zip(*v) if load <= disturbed] for k, v in samples.items()}
-    ref = statistics.median(samples[base][0]) if base in samples else None
-    print("| variant | ms/step (median) | best round | undisturbed median (rounds) | "
-          f"each round (ms) | other load (median, cores) | images/s (median) | vs {base} "
-          "(median; best) |\n|---|---|---|---|---|---|---|---|")
-    best_ref = min(samples[base][0]) if base in samples else None
-    for name, (ms, loads) in samples.items():
-        med = statistics.median(ms)
+def print_rounds(samples: Samples, base: str | None, disturbed: float, batch: int = 64) -> None:
+    """Wall time: median of all rounds, best round, median of the undisturbed ones (other load
+    <= ``disturbed``); CPU time: median; ratios to ``base``."""
+    quiet = {k: [m for m, load in zip(v[0], v[1]) if load <= disturbed]
+             for k, v in samples.items()}
+    ref = [statistics.median(samples[base][0]), min(samples[base][0]),
+           statistics.median(samples[base][2])] if base in samples else None
+    print("| variant | wall ms/step (median) | best round | undisturbed median (rounds) | "
+          "other load (median, cores) | CPU ms/step (median) | images/s (median wall) | "
+          f"{base} / variant (wall median; best; CPU) |\n|---|---|---|---|---|---|---|---|")
+    for name, (ms, loads, cpu) in samples.items():
+        mine = [statistics.median(ms), min(ms), statistics.median(cpu)]
         calm = f"{statistics.median(quiet[name]):.2f} ({len(quiet[name])})" if quiet[name] \
             else "-"
-        ratio = f"{ref / med:.2f}; {best_ref / min(ms):.2f}" if ref and best_ref else "-"
-        print(f"| {name} | {med:.2f} | {min(ms):.2f} | {calm} | "
-              f"{', '.join(f'{m:.1f}' for m in ms)} | "
-              f"{statistics.median(loads):.2f} | {batch * 1e3 / med:,.0f} | {ratio} |",
-              flush=True)
+        ratio = "; ".join(f"{r / m:.2f}" for r, m in zip(ref, mine)) if ref else "-"
+        print(f"| {name} | {mine[0]:.2f} | {mine[1]:.2f} | {calm} | "
+              f"{statistics.median(loads):.2f} | {mine[2]:.2f} | {batch * 1e3 / mine[0]:,.0f} | "
+              f"{ratio} |", flush=True)
 
 
 def rel_errors(a: dict, b: dict) -> float:
