@@ -171,7 +171,8 @@ def spawn(args: list[str], env: dict[str, str] | None = None,
 
 
 def matmul_peak(n: int = 2048, repeats: int = 10) -> dict[str, float]:
-    """Best float32 GFLOP/s of an n x n matmul with NumPy and with PyTorch (default threads)."""
+    """Best float32 GFLOP/s of an n x n matmul with NumPy and with PyTorch (default threads),
+    and with PyTorch on one thread (``torch_1_thread``: one core's peak)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     out = {}
 
@@ -190,6 +191,10 @@ def matmul_peak(n: int = 2048, repeats: int = 10) -> dict[str, float]:
 
         t = torch.from_numpy(a)
         out["torch"] = best(lambda: torch.mm(t, t))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        out["torch_1_thread"] = best(lambda: torch.mm(t, t))
+        torch.set_num_threads(threads)
     except ImportError:
         pass
     return out

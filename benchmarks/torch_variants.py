@@ -5,6 +5,7 @@ each candidate speed-up gives, in one process on the same batches.
     python benchmarks/torch_variants.py numerics --steps 50       # vs both backends, 50 steps
     python benchmarks/torch_variants.py profile --steps 20        # torch.profiler, per op
     python benchmarks/torch_variants.py boundary                  # the NumPy call boundary
+    python benchmarks/torch_variants.py pools --threads 1         # torch's max-pool layouts
 
 Variants:
 
@@ -214,9 +215,47 @@ def boundary(args: argparse.Namespace) -> None:
         print(f"| {name} | {statistics.median(values):,.1f} |")
 
 
+def pools(args: argparse.Namespace) -> None:
+    """torch's 2x2 max-pool of the first pool's input (64, 16, 28, 28): NCHW as the backend
+    runs it, through channels_last (converted both ways), and on a channels_last input; CPU
+    milliseconds per call, forward and forward + backward (median of rounds)."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.rand(64, 16, 28, 28)
+    grad = torch.rand(64, 16, 14, 14)
+    last = x.contiguous(memory_format=torch.channels_last)
+    forms = {
+        "NCHW (the backend)": lambda t: F.max_pool2d(t, 2),
+        "via channels_last": lambda t: F.max_pool2d(
+            t.contiguous(memory_format=torch.channels_last), 2).contiguous(),
+    }
+
+    def cpu_ms(fn) -> float:
+        fn()
+        times = []
+        for _ in range(args.rounds):
+            start = time.process_time()
+            for _ in range(args.steps):
+                fn()
+            times.append((time.process_time() - start) / args.steps * 1e3)
+        return statistics.median(times)
+
+    def row(name: str, pool, data) -> None:
+        assert torch.equal(pool(data), F.max_pool2d(x, 2))
+        leaf = data.clone().requires_grad_()
+        print(f"| {name} | {cpu_ms(lambda: pool(data)):.2f} | "
+              f"{cpu_ms(lambda: torch.autograd.grad(pool(leaf), leaf, grad)):.2f} |")
+
+    print("| max-pool form | forward, CPU ms | forward + backward, CPU ms |\n|---|---|---|")
+    for name, pool in forms.items():
+        row(name, pool, x)
+    row("channels_last input and output", lambda t: F.max_pool2d(t, 2), last)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["time", "numerics", "profile", "boundary"])
+    parser.add_argument("what", choices=["time", "numerics", "profile", "boundary", "pools"])
     parser.add_argument("--variants",
                         default="backend,backend-fusedadam,raw,hand,hand-foreach,hand-fused")
     parser.add_argument("--steps", type=int, default=50)
@@ -231,8 +270,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)  # the hand-written variants too
     print(f"{args.threads} threads", file=sys.stderr)
-    {"time": time_variants, "numerics": numerics, "profile": profile,
-     "boundary": boundary}[args.what](args)
+    {"time": time_variants, "numerics": numerics, "profile": profile, "boundary": boundary,
+     "pools": pools}[args.what](args)
 
 
 if __name__ == "__main__":
