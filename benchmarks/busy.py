@@ -48,9 +48,12 @@ def main() -> None:
                         help="seconds after which the busy loop stops by itself")
     parser.add_argument("--disturbed", type=float, default=0.1,
                         help="other load (cores) above which an idle run is flagged")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each idle run, wait up to this long for the other load "
+                        "to fall to --disturbed")
     parser.add_argument("--json", default=str(HERE / "results" / "busy.json"))
     args = parser.parse_args()
-    runs = []
+    runs, wait = [], args.wait_idle
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.npz"
         prepare(data, args.steps)
@@ -58,6 +61,7 @@ def main() -> None:
             for condition in ("idle", "busy"):
                 print(f"round {r + 1}, {condition}", file=sys.stderr, flush=True)
                 busy = start_busy(args.busy_limit) if condition == "busy" else None
+                args.wait_idle = wait if condition == "idle" else 0.0
                 try:
                     for backend, peer in BACKENDS.items():
                         for setting, extra in SETTINGS.items():

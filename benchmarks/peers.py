@@ -76,8 +76,14 @@ def worker(args: argparse.Namespace) -> None:
 
 def run_peer(peer: str, data: Path, args: argparse.Namespace,
              extra: list[str] | None = None) -> dict:
-    """One measured run of ``peer`` with the load around it; flagged when disturbed."""
+    """One measured run of ``peer`` with the load around it; flagged when disturbed. With
+    ``--wait-idle S``, first waits up to S seconds for the other load to fall to
+    ``--disturbed`` (a shared machine has quiet minutes)."""
+    deadline = time.monotonic() + getattr(args, "wait_idle", 0.0)
     before = idle_sample()
+    while before > args.disturbed and time.monotonic() < deadline:
+        time.sleep(5)
+        before = idle_sample()
     result = spawn([str(HERE / "peers.py"), "--worker", peer, "--data", str(data), "--steps",
                     str(args.steps), "--warmup", str(args.warmup), *(extra or [])],
                    env=worker_env())
@@ -123,6 +129,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="untimed first steps")
     parser.add_argument("--disturbed", type=float, default=0.1,
                         help="other load (cores) above which a run is flagged")
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="before each run, wait up to this long for the other load to "
+                        "fall to --disturbed")
     parser.add_argument("--json", default=str(HERE / "results" / "peers.json"))
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
