@@ -225,6 +225,24 @@ def test_compile_applies_the_choice_to_the_framework(backend):
     assert out[-2:] == ["1", "1"]
 
 
+@pytest.mark.parametrize(("backend", "want"), [("torch", "1"), ("tensorflow", "2")])
+def test_torch_leaves_busy_cores_alone_tensorflow_only_the_unusable_ones(backend, want):
+    """With 2 CPUs allowed and one busy elsewhere: torch takes 1 thread, TensorFlow 2 (its
+    pool lost less to the busy core than one thread did; benchmarks/README.md)."""
+    require_backend(backend)
+    probe = {"torch": "import torch; print(torch.get_num_threads())",
+             "tensorflow": "import tensorflow as tf; "
+                           "print(tf.config.threading.get_intra_op_parallelism_threads())"}
+    code = ("import convspec, convspec.threads as t; t.affinity_cpus = lambda: {0, 1}; "
+            "t.cgroup_quota = lambda: None; t.busy_elsewhere = lambda cpus: 1.0; "
+            f"convspec.compile(convspec.load_spec({str(SPECS / 'mnist.yaml')!r}), "
+            f"backend={backend!r}); {probe[backend]}")
+    env = {k: v for k, v in os.environ.items() if k != threads.ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=ROOT, check=True).stdout.split()
+    assert out[-1] == want
+
+
 @pytest.mark.parametrize("command", ["train", "evaluate", "predict"])
 def test_the_threads_option(command):
     from importlib import import_module
