@@ -2,9 +2,10 @@
 
 A framework's default is one thread per core of the machine. That is right on an idle machine
 and badly wrong on a busy one: a PyTorch training step on 2 cores, with another process
-keeping one of them busy, took 5-7x longer with the default 2 threads than with 1 (every
-parallel region waits for the thread that shares its core; ``benchmarks/README.md``, "Robust
-on a busy machine"). So convspec counts the cores this process may really use, in order:
+keeping one of them busy, took 2.2x (``benchmarks/README.md``, "Robust on a busy machine") to
+5-7x (issue 15) longer with the default 2 threads than with 1: every parallel region waits
+for the thread that shares its core. So convspec counts the cores this process may really
+use, in order:
 
 1. an explicit request (``request_threads``, i.e. ``convspec train --threads N``) wins;
 2. else ``OMP_NUM_THREADS`` set by the user wins (the variable every CPU framework reads);
