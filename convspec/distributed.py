@@ -141,15 +141,21 @@ def launch_torchrun(nproc: int, args: list[str]) -> int:
 
     torchrun (``python -m torch.distributed.run``) is PyTorch's own launcher: it starts one
     worker per process slot, gives each its RANK / WORLD_SIZE / LOCAL_RANK and a rendezvous,
-    and tears every worker down when one fails; convspec only builds its command line. Each
-    worker gets an equal share of the CPU threads unless OMP_NUM_THREADS is set. Ctrl-C reaches
-    the workers directly (they checkpoint at a step boundary), so this process only waits.
+    and tears every worker down when one fails; convspec only builds its command line. Ctrl-C
+    reaches the workers directly (they checkpoint at a step boundary), so this process only
+    waits.
+    Each worker gets ``--threads`` threads when given, else OMP_NUM_THREADS when set, else an
+    equal share of the cores free to this process (``convspec.threads``).
     """
     if importlib.util.find_spec("torch") is None:
         raise UsageError('--nproc with the torch backend needs PyTorch: pip install '
                          '"convspec[torch]"')
+    from .threads import ENV, choose_threads, requested_threads
+
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    if requested_threads() is not None:  # --threads is per process: it reaches the workers so
+        env[ENV] = str(requested_threads())
+    env.setdefault(ENV, str(max(1, choose_threads().threads // nproc)))
     argv = torchrun_argv(nproc, args)
     print(f"Starting {nproc} processes with torchrun: {' '.join(argv[1:])}", file=sys.stderr,
           flush=True)

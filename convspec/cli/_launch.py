@@ -11,12 +11,13 @@ from click.core import ParameterSource
 
 
 def command_args(ctx: click.Context, drop: set[str]) -> list[str]:
-    """The arguments of the running command as given on the command line, minus ``drop``."""
+    """The arguments of the running command as given on the command line, minus ``drop`` and
+    options that take effect in their callback (``--threads``: the launcher passes it on)."""
     args: list[str] = []
     positional: list[str] = []
     for param in ctx.command.params:
         name = param.name or ""
-        if name in drop or ctx.get_parameter_source(name) not in (
+        if name in drop or name not in ctx.params or ctx.get_parameter_source(name) not in (
                 ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
             continue
         value = ctx.params[name]

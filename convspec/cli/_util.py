@@ -6,7 +6,8 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import click
 
@@ -31,6 +32,25 @@ def verbose_logging(verbose: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def _request_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if value is not None:
+        from ..threads import request_threads
+
+        request_threads(value)
+
+
+def threads_option(command: Command) -> Command:
+    """``--threads N``: fix the framework's intra-op threads (``convspec.threads``)."""
+    return click.option(
+        "--threads", type=click.IntRange(1, 4096), default=None, expose_value=False,
+        callback=_request_threads,
+        help="Intra-op CPU threads (per process). Default: OMP_NUM_THREADS if set, else the "
+        "cores free to this process (CPU affinity, cgroup quota, less the cores other "
+        "processes keep busy).")(command)
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ import click
 
 from ..data.catalog import DATASET_NAMES
 from ._types import BACKEND
-from ._util import reference_check_option, reporting
+from ._util import reference_check_option, reporting, threads_option
 
 
 @click.command("evaluate")
@@ -29,6 +29,7 @@ from ._util import reference_check_option, reporting
               help="Folder with a built-in dataset's IDX files (default: the run's).")
 @click.option("--split", type=click.Choice(["test", "validation", "train"]), default="test",
               show_default=True)
+@threads_option
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @reference_check_option
 def command(target: str, weights: str | None, backend: str | None, device: str,

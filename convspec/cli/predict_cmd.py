@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ._types import BACKEND, SIZE
-from ._util import reference_check_option, reporting
+from ._util import reference_check_option, reporting, threads_option
 
 
 @click.command("predict")
@@ -25,6 +25,7 @@ from ._util import reference_check_option, reporting
               "(default: the run's data source's, else black).")
 @click.option("--invert", is_flag=True,
               help="Invert grey levels (for dark digits on a light background).")
+@threads_option
 @click.option("--top", type=SIZE, default=3, show_default=True,
               help="How many classes to list per image.")
 @click.option("--format", "fmt", type=click.Choice(["text", "csv", "json"]), default="text",

@@ -9,7 +9,7 @@ import click
 
 from ..data.catalog import DATASET_NAMES
 from ._types import BACKEND, COUNT, SEED, SIZE, FiniteFloat
-from ._util import reference_check_option, reporting, verbose_logging
+from ._util import reference_check_option, reporting, threads_option, verbose_logging
 
 
 def _settings(values: tuple[str, ...]) -> dict[str, Any] | None:
@@ -105,6 +105,7 @@ class _Interval(click.ParamType):
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default=None,
               help="Compute precision: fp32 (default; a resumed run keeps its own), or mixed "
               "bf16 / fp16 (float32 weights and updates; fp16 with dynamic loss scaling).")
+@threads_option
 @click.option("--compile", "--jit", "jit", is_flag=True,
               help="Compile the training step with the framework's compiler: torch.compile "
               "(torch) or XLA (tensorflow). Opt-in: compilation costs time on the first step, "

@@ -13,6 +13,7 @@ the canonical layout, so there is no ``layout.py``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ import numpy as np
 
 from ...distributed import SINGLE, Parallel, from_tf_config, from_torchrun
 from ...errors import UsageError
+from ...threads import choose_threads
 
 if TYPE_CHECKING:
     from ...specification import Spec
@@ -47,8 +49,19 @@ class TensorFlowBackend:
         """Build the spec's model on ``device``; ``jit=True`` compiles its functions with XLA;
         ``parallel`` replicates it with MirroredStrategy (local devices) or
         MultiWorkerMirroredStrategy (a TF_CONFIG cluster); ``precision`` "bf16" / "fp16"
-        computes in 16 bits (see convspec.precision)."""
+        computes in 16 bits (see convspec.precision). The first compile in a process sets
+        TensorFlow's intra- and inter-op threads to the cores this process may use
+        (``convspec.threads``: affinity, cgroup quota, ``--threads``; other processes' load
+        is left out, unlike for torch: TensorFlow's thread pool shares work dynamically and
+        lost less to a busy core than one thread did, see benchmarks/README.md); they cannot
+        change once TensorFlow has started."""
         quiet_tensorflow()
+        threads = choose_threads().cores
+        import tensorflow as tf
+
+        with contextlib.suppress(RuntimeError):  # already started: its pools stay as they are
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
         from .model import TensorFlowModel
 
         return TensorFlowModel(spec, weights=weights, device=device, jit=jit,

@@ -13,6 +13,7 @@ framework part of ``backends.base.BaseModel``); and, because torch runs NCHW, ``
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ...distributed import SINGLE, Parallel, from_torchrun, launch_torchrun
 from ...errors import UsageError
+from ...threads import choose_threads
 from .. import check_device
 
 if TYPE_CHECKING:
@@ -43,8 +45,16 @@ class TorchBackend:
         (a torchrun launch), join the process group and train under DistributedDataParallel;
         ``precision`` "bf16" / "fp16" computes under autocast (see convspec.precision);
         ``jit=True`` trains through ``torch.compile`` (compiled on the first step).
+        Sets torch's intra-op (and, before any parallel work, inter-op) threads to
+        ``convspec.threads.choose_threads()``: the cores free to this process.
         """
         check_device(device)
+        threads = choose_threads().threads
+        import torch
+
+        torch.set_num_threads(threads)
+        with contextlib.suppress(RuntimeError):  # fixed once parallel work has started
+            torch.set_num_interop_threads(threads)
         from .model import TorchModel
 
         return TorchModel(spec, weights=weights, device=device, parallel=parallel,
