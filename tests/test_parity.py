@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import xfail_if_pending
 
 from convspec.backends import StepResult, compile_model, get_backend, is_available
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
@@ -163,14 +162,6 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=_spec_params())
 def spec(request: pytest.FixtureRequest) -> Spec:
     return _spec(request.param)
-
-
-@pytest.fixture(autouse=True)
-def _pending_graphs(request: pytest.FixtureRequest) -> None:
-    """A backend that cannot build a spec's graph or kinds yet refuses it: strict xfail."""
-    if {"backend_name", "spec"} <= set(request.fixturenames):
-        xfail_if_pending(request, request.getfixturevalue("backend_name"),
-                         request.getfixturevalue("spec"))
 
 
 def _compile(backend: str, spec: Spec, weights: dict | None = None):

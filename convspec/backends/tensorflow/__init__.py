@@ -21,6 +21,8 @@ import numpy as np
 
 from ...distributed import SINGLE, Parallel, from_tf_config, from_torchrun
 from ...errors import UsageError
+from ...layers import LAYER_KINDS
+from ..support import FEATURES
 
 if TYPE_CHECKING:
     from ...specification import Spec
@@ -39,6 +41,8 @@ class TensorFlowBackend:
     framework = "TensorFlow"
     module = "tensorflow"
     extra = "tf"
+    layer_kinds = frozenset(LAYER_KINDS)  # every kind, every feature: graphs, grouped conv2d
+    features = frozenset(FEATURES)
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", jit: bool = False,

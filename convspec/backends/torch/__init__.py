@@ -20,7 +20,9 @@ import numpy as np
 
 from ...distributed import SINGLE, Parallel, from_torchrun, launch_torchrun
 from ...errors import UsageError
+from ...layers import LAYER_KINDS
 from .. import check_device
+from ..support import FEATURES
 
 if TYPE_CHECKING:
     from ...specification import Spec
@@ -34,6 +36,8 @@ class TorchBackend:
     framework = "PyTorch"
     module = "torch"
     extra = "torch"
+    layer_kinds = frozenset(LAYER_KINDS)  # every kind, every feature: graphs, grouped conv2d
+    features = frozenset(FEATURES)
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", parallel: Parallel | None = None,
