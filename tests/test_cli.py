@@ -82,9 +82,9 @@ def test_shapes_mnist(capsys):
     (995_000, "1.00"), (10**400, "1" + "0" * 394 + ".00"),
 ])
 def test_millions_are_exact_for_any_count(count, text):
-    from convspec.cli.shapes_cmd import _millions
+    from convspec.summary import hundredths
 
-    assert _millions(count) == text
+    assert hundredths(count, 10**6) == text
 
 
 def test_shapes_of_the_largest_sizes_in_bounds(capsys, tmp_path):
