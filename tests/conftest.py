@@ -16,47 +16,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 BACKENDS = ("torch", "tensorflow")
 
-# The layer kinds the torch and TensorFlow backends have no op for yet, and what else they do
-# not build yet (graph connections, grouped convolution): issue 16 added them with graphs; the
-# follow-up that gives those backends graphs empties these lists (and declares layer_kinds and
-# features on the backends). Until then the backends refuse such specs with a BackendError
-# (convspec.backends.check_support), and the tests that need them are strict xfails.
-PENDING_KINDS = ("depthwise_conv2d", "global_avgpool", "relu6", "identity", "add", "concat")
-PENDING_FEATURES = ("graphs", "grouped_conv2d")
-PENDING_BACKENDS = ("torch", "tensorflow")
-PENDING_REASON = ("issue 16 follow-up: the torch and tensorflow backends get the graph layer "
-                  "kinds and graph connections")
-
-
-def needs_pending(spec: Any) -> bool:
-    """True when ``spec`` uses a pending layer kind (fused activations included) or feature."""
-    from convspec.backends import features_used
-
-    kinds = {layer.kind for layer in spec.layers}
-    kinds |= {getattr(layer, "activation", None) for layer in spec.layers}
-    return bool(kinds & set(PENDING_KINDS) or set(features_used(spec)) & set(PENDING_FEATURES))
-
-
-def xfail_if_pending(request: pytest.FixtureRequest, backend: str, spec: Any) -> None:
-    """Mark the running test a strict xfail (raising BackendError) when ``backend`` cannot
-    build ``spec`` yet."""
-    from convspec.errors import BackendError
-
-    if backend in PENDING_BACKENDS and needs_pending(spec):
-        request.applymarker(pytest.mark.xfail(raises=BackendError, reason=PENDING_REASON,
-                                              strict=True))
-
-
-def pending(*values: object, backend: str, needs: bool = True) -> object:
-    """``pytest.param(*values)``, a strict xfail (raising BackendError) when ``backend`` cannot
-    build it yet and ``needs`` says the case needs what is pending."""
-    from convspec.errors import BackendError
-
-    marks = [pytest.mark.xfail(raises=BackendError, reason=PENDING_REASON, strict=True)] \
-        if needs and backend in PENDING_BACKENDS else []
-    return pytest.param(*values, marks=marks)
-
-
 def _shared_mnist() -> Path | None:
     for candidate in (ROOT.parent / "shared" / "data" / "mnist", Path("/work/shared/data/mnist")):
         if (candidate / "t10k-images-idx3-ubyte.gz").is_file():

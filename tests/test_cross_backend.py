@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from conftest import SPECS, pending
+from conftest import SPECS
 
 from convspec.backends import compile_model, get_backend, is_available
 from convspec.specification import validate_spec
@@ -98,9 +98,7 @@ layers:
 """
 INLINE = {"odd": ODD, "explicit": EXPLICIT, "valid": VALID, "dropout": DROPOUT,
           "residual": RESIDUAL}
-GRAPHS = ("residual",)  # what the backends cannot build yet (conftest.PENDING_KINDS)
-SPEC_NAMES = [pending(name, backend="torch", needs=name in GRAPHS)
-              for name in ["mnist", "mnist_dropout", *INLINE]]
+SPEC_NAMES = ["mnist", "mnist_dropout", *INLINE]
 OPTIMIZERS = {
     "adam": "{kind: adam, learning_rate: 0.001}",
     "sgd": "{kind: sgd, learning_rate: 0.1}",
@@ -176,7 +174,7 @@ def test_gradients_agree(backends, spec_name, training):
     ("mnist", "tutorial"), ("mnist", "sgd"), ("odd", "adam"), ("odd", "sgd"), ("odd", "momentum"),
     ("odd", "nesterov"), ("valid", "adam"), ("valid", "momentum"), ("explicit", "sgd"),
     ("mnist_dropout", "tutorial"), ("dropout", "adam"), ("dropout", "momentum"),
-    pending("residual", "adam", backend="torch"), pending("residual", "momentum", backend="torch"),
+    ("residual", "adam"), ("residual", "momentum"),
 ])
 def test_fifty_steps_agree(backends, spec_name, optimizer):
     spec = make_spec(spec_name, OPTIMIZERS.get(optimizer))  # tutorial: the spec's own Adam

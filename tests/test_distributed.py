@@ -298,13 +298,35 @@ layers:
   - {kind: dense, units: 3}
 train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 8, seed: 3}
 """
+# A graph: a residual join, a concat with the image, one flatten taken by two layers,
+# dropout on feature maps and on a concat of flat vectors (torch: its own flat order).
+GRAPH_DROPOUT_SPEC = """
+name: graph_dropout_replicas
+input: {height: 6, width: 6, channels: 1}
+classes: 3
+layers:
+  - {kind: conv2d, name: stem, filters: 4, kernel: 3, padding: same, activation: relu}
+  - {kind: depthwise_conv2d, name: dw, kernel: 3, padding: same, activation: relu6}
+  - {kind: add, name: join, inputs: [dw, stem]}
+  - {kind: concat, name: cat, inputs: [join, input]}
+  - {kind: dropout, rate: 0.5}
+  - {kind: flatten, name: flat}
+  - {kind: dense, name: fc, units: 6, activation: tanh}
+  - {kind: concat, name: both, inputs: [flat, fc]}
+  - {kind: dropout, rate: 0.3}
+  - {kind: dense, units: 3}
+train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 8, seed: 3}
+"""
+REPLICA_SPECS = {"stack": DROPOUT_SPEC, "graph": GRAPH_DROPOUT_SPEC}
+REPLICA_CASES = ["stack", pytest.param("graph", marks=pytest.mark.slow)]  # a subprocess each
 
 
-def test_tensorflow_replicas_draw_the_single_device_dropout_masks():
+@pytest.mark.parametrize("spec", REPLICA_CASES)
+def test_tensorflow_replicas_draw_the_single_device_dropout_masks(spec):
     """Each replica hashes its rows' global positions, so the masks (and so the updates) are
     those of one device with the whole batch."""
     require_backend("tensorflow")
-    result = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT], input=DROPOUT_SPEC,
+    result = subprocess.run([sys.executable, "-c", REPLICA_SCRIPT], input=REPLICA_SPECS[spec],
                             capture_output=True, text=True, cwd=ROOT, timeout=300,
                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 0, result.stderr
@@ -338,13 +360,14 @@ ddp.close()
 """
 
 
-def test_torch_ranks_draw_the_single_process_dropout_masks(tmp_path):
+@pytest.mark.parametrize("spec_text", REPLICA_CASES)
+def test_torch_ranks_draw_the_single_process_dropout_masks(tmp_path, spec_text):
     """Each DDP rank hashes its rows' global positions, so two ranks with half the batch each
     train like one process with the whole batch, dropout included."""
     require_backend("torch")
     script, spec = tmp_path / "ddp.py", tmp_path / "spec.yaml"
     script.write_text(DDP_SCRIPT)
-    spec.write_text(DROPOUT_SPEC)
+    spec.write_text(REPLICA_SPECS[spec_text])
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone",
             "--nproc-per-node=2", str(script), str(spec)]
     result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=300,

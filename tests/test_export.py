@@ -13,7 +13,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import SPECS, pending, tiny_dataset
+from conftest import SPECS, tiny_dataset
 
 from convspec.backends import STACK_KINDS, features_used, is_available
 from convspec.backends.reference import ReferenceModel
@@ -109,8 +109,6 @@ layers:
 
 SPEC_TEXTS = {"mnist": (SPECS / "mnist.yaml").read_text(), "awkward": AWKWARD,
               "awkward_graph": AWKWARD_GRAPH}
-GRAPHS = ("awkward_graph",)  # what the torch and tensorflow backends cannot build yet
-BACKEND = {"torchscript": "torch", "savedmodel": "tensorflow"}
 
 
 def _require(fmt: str) -> None:
@@ -174,9 +172,8 @@ def test_awkward_specs_cover_every_layer_kind(cases):
     assert {"graphs", "grouped_conv2d"} == set(features_used(graph))
 
 
-@pytest.mark.parametrize("key, fmt", [
-    pending(key, fmt, backend=BACKEND.get(fmt, ""), needs=key in GRAPHS)
-    for key in SPEC_TEXTS for fmt in FORMATS])
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("key", list(SPEC_TEXTS))
 def test_export_matches_numpy_reference(key, fmt, cases, exported):
     spec, weights = cases[key]
     result = exported(key, fmt)

@@ -23,11 +23,34 @@ layers:
   - {kind: dense, units: 3}
 train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 8, seed: 4}
 """)
+# A graph: batch norm, a residual join, a concat with the image, one flatten taken by two
+# layers (flat features in torch's own order), dropout, a concat of flat vectors.
+GRAPH = loads_spec("""
+name: graph_jit
+input: {height: 10, width: 10, channels: 1}
+classes: 3
+layers:
+  - {kind: conv2d, name: stem, filters: 4, kernel: 3, padding: same}
+  - {kind: batchnorm, name: bn}
+  - {kind: relu6}
+  - {kind: depthwise_conv2d, name: dw, kernel: 3, padding: same}
+  - {kind: add, name: join, inputs: [dw, stem]}
+  - {kind: concat, name: cat, inputs: [join, input]}
+  - {kind: maxpool, size: 2}
+  - {kind: flatten, name: flat}
+  - {kind: dropout, rate: 0.2}
+  - {kind: dense, name: fc, inputs: [flat], units: 8, activation: relu}
+  - {kind: concat, name: both, inputs: [fc, dropout1]}
+  - {kind: dense, units: 3}
+train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 8, seed: 4}
+""")
 
 
-def test_compiled_training_gives_the_default_numbers(backend_name):
+@pytest.mark.parametrize("spec", [SPEC, pytest.param(GRAPH, marks=pytest.mark.slow)],
+                         ids=["stack", "graph"])
+def test_compiled_training_gives_the_default_numbers(backend_name, spec):
     backend = get_backend(backend_name)
-    plain, compiled = backend.compile(SPEC), backend.compile(SPEC, jit=True)
+    plain, compiled = backend.compile(spec), backend.compile(spec, jit=True)
     assert compiled.jit and "jit=True" in repr(compiled)
     rng = np.random.default_rng(0)
     for _ in range(5):
@@ -39,6 +62,19 @@ def test_compiled_training_gives_the_default_numbers(backend_name):
         np.testing.assert_allclose(compiled.get_weights()[name], value, atol=1e-5, err_msg=name)
     x = rng.random((5, 10, 10, 1), dtype=np.float32)  # another batch size: eval path
     np.testing.assert_allclose(compiled.predict(x), plain.predict(x), atol=1e-5)
+
+
+def test_torch_compile_sees_one_graph_of_a_graph_spec():
+    """The forward walk is resolved at construction: no Python for torch.compile to break on,
+    branches, merges and dropout included."""
+    torch = pytest.importorskip("torch")
+    from convspec.backends.torch.ops import Mode
+
+    model = get_backend("torch").compile(GRAPH)
+    keys = torch.tensor(model.net.dropout_keys(0), dtype=torch.int64)
+    mode = Mode(training=True, update_stats=True, keys=keys)
+    explained = torch._dynamo.explain(model.net)(torch.zeros(8, 1, 10, 10), mode)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0)
 
 
 def test_train_compile_flag_reports_the_first_step(tmp_path, capsys):

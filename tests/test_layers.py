@@ -9,7 +9,6 @@ import typing
 
 import pytest
 from annotated_types import Le
-from conftest import PENDING_BACKENDS, PENDING_KINDS, PENDING_REASON
 
 from convspec import layers
 from convspec.errors import ConvspecError, SpecError
@@ -36,15 +35,8 @@ INTERPRETERS = {
     "onnx": ("convspec.export.onnx_format", "OPS", "ACTIVATIONS"),
 }
 FRAMEWORK = {"torch": "torch", "tensorflow": "tensorflow", "onnx": "onnx"}
-# interpreter -> the kinds it has no op for yet (conftest.PENDING_KINDS: strict xfails)
-PENDING = dict.fromkeys(PENDING_BACKENDS, PENDING_KINDS)
+BACKENDS = ("torch", "tensorflow")
 MERGES = ("add", "concat")
-
-
-def _pending(kind: str, interpreter: str) -> tuple:
-    marks = [pytest.mark.xfail(reason=PENDING_REASON, strict=True)] \
-        if kind in PENDING.get(interpreter, ()) else []
-    return pytest.param(kind, interpreter, marks=marks, id=f"{kind}-{interpreter}")
 
 
 def _interpreter(name: str):
@@ -198,8 +190,8 @@ def test_fused_activation_is_the_activation_kind_with_its_defaults():
 # --------------------------------------------------------------------------- interpreters
 
 
-@pytest.mark.parametrize("kind, interpreter",
-                         [_pending(kind, name) for name in INTERPRETERS for kind in LAYER_KINDS])
+@pytest.mark.parametrize("interpreter", list(INTERPRETERS))
+@pytest.mark.parametrize("kind", LAYER_KINDS)
 def test_every_kind_has_an_op_in_every_interpreter(kind, interpreter):
     ops, activations = _interpreter(interpreter)
     assert kind in ops, f"{interpreter} has no op for layer kind {kind!r}"
@@ -210,20 +202,19 @@ def test_every_kind_has_an_op_in_every_interpreter(kind, interpreter):
 @pytest.mark.parametrize("interpreter", list(INTERPRETERS))
 def test_interpreters_map_no_unknown_kinds(interpreter):
     ops, activations = _interpreter(interpreter)
-    assert set(ops) <= set(LAYER_KINDS)
-    pending = set(PENDING.get(interpreter, ()))
-    assert set(activations) == set(ACTIVATIONS) - pending
-    assert set(ops) == set(LAYER_KINDS) - pending  # the list above is exactly what is missing
+    assert set(ops) == set(LAYER_KINDS)
+    assert set(activations) == set(ACTIVATIONS)
 
 
-@pytest.mark.parametrize("name", list(PENDING))
+@pytest.mark.parametrize("name", BACKENDS)
 def test_backends_declare_what_they_build(name):
     """A backend's declared layer kinds (convspec.backends.check_support reads them) are the
     kinds its interpreter has ops for: a spec is refused exactly when it would fail."""
-    from convspec.backends import STACK_KINDS, get_backend
+    from convspec.backends import FEATURES, STACK_KINDS, get_backend
 
     backend = get_backend(name) if importlib.util.find_spec(FRAMEWORK[name]) else None
     if backend is None:
         pytest.skip(f"{name} is not installed")
     declared = set(getattr(backend, "layer_kinds", STACK_KINDS))
-    assert declared == set(LAYER_KINDS) - set(PENDING[name])
+    assert declared == set(LAYER_KINDS)
+    assert set(getattr(backend, "features", ())) == set(FEATURES)

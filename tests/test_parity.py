@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import xfail_if_pending
 
 from convspec.backends import StepResult, compile_model, get_backend, is_available
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
@@ -78,6 +77,32 @@ layers:
   - {kind: dense, units: 5, activation: relu}
   - {kind: batchnorm, epsilon: 0.01}
   - {kind: dense, units: 3}
+""",
+    # Flat vectors merged in torch's layout: a flatten (C, H, W order in torch) taken by
+    # several layers, added to itself (one order) and to a dense output (two orders), flat
+    # vectors of both kinds concatenated, batch norm and dropout on the results; grouped
+    # convolutions with unequal strides (one input channel per group, and two), a dilated
+    # depthwise convolution with explicit pads.
+    "flat_merges": """
+name: flat_merges
+input: {height: 5, width: 4, channels: 3}
+classes: 4
+layers:
+  - {kind: conv2d, name: c, filters: 2, kernel: 3, padding: same, activation: relu6}
+  - {kind: flatten, name: f1}
+  - {kind: dense, name: d1, units: 40, activation: tanh}
+  - {kind: add, name: mixed, inputs: [f1, d1]}
+  - {kind: batchnorm, name: bn, momentum: 0.8}
+  - {kind: add, name: twice, inputs: [f1, f1]}
+  - {kind: conv2d, name: g1, inputs: [input], filters: 6, kernel: [3, 2], stride: [2, 1],
+     padding: same, groups: 3}
+  - {kind: conv2d, name: g2, filters: 4, kernel: 2, stride: [1, 2], groups: 2}
+  - {kind: depthwise_conv2d, name: dw, kernel: 2, dilation: [2, 1], padding: [1, 0],
+     stride: [1, 2], depth_multiplier: 2}
+  - {kind: flatten, name: f2}
+  - {kind: concat, name: flats, inputs: [twice, f2, bn, d1]}
+  - {kind: dropout, rate: 0.3}
+  - {kind: dense, name: logits, units: 4}
 """,
     # Ends flat without a dense layer after the flatten: the logits are in H, W, C order.
     "flat_tail": """
@@ -163,14 +188,6 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(params=_spec_params())
 def spec(request: pytest.FixtureRequest) -> Spec:
     return _spec(request.param)
-
-
-@pytest.fixture(autouse=True)
-def _pending_graphs(request: pytest.FixtureRequest) -> None:
-    """A backend that cannot build a spec's graph or kinds yet refuses it: strict xfail."""
-    if {"backend_name", "spec"} <= set(request.fixturenames):
-        xfail_if_pending(request, request.getfixturevalue("backend_name"),
-                         request.getfixturevalue("spec"))
 
 
 def _compile(backend: str, spec: Spec, weights: dict | None = None):
@@ -280,9 +297,10 @@ def test_bad_weights_raise_clear_errors(backend_name):
 
 # -- gradients ------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("source", ["small", "flat_merges"])
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
-def test_gradients_match_finite_differences(backend_name, training):
-    spec = loads_spec(SMALL)
+def test_gradients_match_finite_differences(backend_name, training, source):
+    spec = loads_spec(SMALL) if source == "small" else _spec("inline:flat_merges")
     weights = _weights(spec)
     x, y = _batch(spec, n=6)
     model = _compile(backend_name, spec, weights)

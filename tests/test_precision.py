@@ -35,6 +35,29 @@ layers:
 train: {optimizer: {kind: adam, learning_rate: 0.003}, batch_size: 16, seed: 2}
 """)
 
+# The same task through a graph: a residual join, a depthwise convolution, ReLU6, a concat
+# with the image (float32 in torch's autocast, the compute type in TensorFlow), dropout,
+# global average pooling.
+GRAPH = loads_spec("""
+name: small_mixed_graph
+input: {height: 12, width: 12, channels: 1}
+classes: 4
+layers:
+  - {kind: conv2d, name: stem, filters: 6, kernel: 3, padding: same}
+  - {kind: batchnorm}
+  - {kind: relu6}
+  - {kind: depthwise_conv2d, kernel: 3, padding: same, bias: false}
+  - {kind: add, name: join, inputs: [dwconv1, stem]}
+  - {kind: concat, inputs: [join, input]}
+  - {kind: maxpool, size: 2}
+  - {kind: dropout, rate: 0.25}
+  - {kind: conv2d, filters: 16, kernel: 3, padding: same, activation: relu}
+  - {kind: global_avgpool}
+  - {kind: dense, units: 4}
+train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 16, seed: 2}
+""")
+SPECS = {"stack": SPEC, "graph": GRAPH}
+
 
 def _batches(n: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     rng = np.random.default_rng(seed)
@@ -57,11 +80,13 @@ def test_the_loss_scale_rule():
         check_precision("fp8")
 
 
+@pytest.mark.parametrize("spec", list(SPECS))
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_trains_like_float32_with_float32_weights(backend_name, precision):
+def test_mixed_precision_trains_like_float32_with_float32_weights(backend_name, precision,
+                                                                  spec):
     backend = get_backend(backend_name)
-    full = backend.compile(SPEC)
-    mixed = backend.compile(SPEC, precision=precision)
+    full = backend.compile(SPECS[spec])
+    mixed = backend.compile(SPECS[spec], precision=precision)
     losses = {"fp32": [], precision: []}
     for images, labels in _batches(40):
         losses["fp32"].append(full.train_step(images, labels, fetch=True).loss)
@@ -126,12 +151,14 @@ def test_fp16_resume_continues_exactly(backend_name):
         np.testing.assert_array_equal(resumed.get_weights()[name], value, err_msg=name)
 
 
+@pytest.mark.parametrize("spec", list(SPECS))
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_backends_agree_in_mixed_precision(precision):
+def test_backends_agree_in_mixed_precision(precision, spec):
     """Same casts and the same dropout masks in both backends."""
     for name in BACKENDS:
         require_backend(name)
-    models = {name: get_backend(name).compile(SPEC, precision=precision) for name in BACKENDS}
+    models = {name: get_backend(name).compile(SPECS[spec], precision=precision)
+              for name in BACKENDS}
     for images, labels in _batches(10):
         losses = [m.train_step(images, labels, fetch=True).loss for m in models.values()]
         assert losses[0] == pytest.approx(losses[1], rel=0.05, abs=0.02)

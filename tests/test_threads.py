@@ -256,15 +256,16 @@ def test_the_threads_option(command):
 
 
 def test_threads_reach_torchrun_workers_through_the_environment(monkeypatch):
-    from convspec.cli import _launch
-    from convspec.cli._launch import command_args, launch_torchrun
+    from convspec import distributed
+    from convspec.cli._launch import command_args
     from convspec.cli.train_cmd import command
+    from convspec.distributed import launch_torchrun
 
     ctx = command.make_context("train", ["specs/mnist.yaml", "--nproc", "2", "--threads", "3"])
     assert threads.requested_threads() == 3  # the option's callback
     assert command_args(ctx, {"nproc"}) == ["specs/mnist.yaml"]
     seen: dict[str, str] = {}
-    monkeypatch.setattr(_launch.subprocess, "call", lambda argv, env: seen.update(env) or 0)
+    monkeypatch.setattr(distributed.subprocess, "call", lambda argv, env: seen.update(env) or 0)
     monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
     assert launch_torchrun(2, ["train"]) == 0
     assert seen[threads.ENV] == "3"  # per process, as asked

@@ -250,14 +250,50 @@ def _keras_layer(layers, layer, row):
     }[layer.kind]()
 
 
-@pytest.mark.parametrize("name", list(COUNTS))
-def test_check_passes_on_every_zoo_spec_against_the_onnx_export(name):
-    """Every node of every zoo network, NumPy reference against ONNX Runtime (the torch and
-    tensorflow backends join once they build graphs: conftest.PENDING_KINDS)."""
-    pytest.importorskip("onnxruntime")
+# --------------------------------------------------------------------------- convspec's own
+
+
+LARGE = ("resnet18", "mobilenet_v1")  # 224x224x3: a framework run takes seconds on a CPU
+INTERPRETERS = {"torch": "torch", "tensorflow": "tensorflow", "onnx": "onnxruntime"}
+
+
+@pytest.mark.parametrize("name, interpreter", [
+    pytest.param(name, interpreter, marks=[pytest.mark.slow] if name in LARGE
+                 and interpreter != "onnx" else [])
+    for name in COUNTS for interpreter in INTERPRETERS])
+def test_check_passes_on_every_zoo_spec(name, interpreter):
+    """Every node of every zoo network, NumPy reference against each backend and ONNX
+    Runtime (``convspec check``)."""
+    pytest.importorskip(INTERPRETERS[interpreter])
     from convspec.reference_comparison import compare_with_reference
 
     spec = load_spec(ZOO / f"{name}.yaml")
-    report = compare_with_reference(spec, ["onnx"], batch=2)
+    report = compare_with_reference(spec, [interpreter], batch=2)
     assert report.ok, report.format()
     assert report.layers == [row.name for row in spec.table.rows]
+
+
+def _held_by_torch(model) -> tuple[int, int]:
+    """(trainable, non-trainable) scalars the compiled torch module holds: its parameters,
+    and the rest of its state dict (buffers: batch-norm moving statistics)."""
+    trainable = sum(p.numel() for p in model.net.parameters())
+    return trainable, sum(t.numel() for t in model.net.state_dict().values()) - trainable
+
+
+def _held_by_tensorflow(model) -> tuple[int, int]:
+    """(trainable, non-trainable) scalars of the compiled tf.Module's variables."""
+    return (sum(int(v.shape.num_elements()) for v in model.net.trainable_variables),
+            sum(int(v.shape.num_elements()) for v in model.net.non_trainable_variables))
+
+
+@pytest.mark.parametrize("name", list(COUNTS))
+def test_compiled_models_hold_the_counted_parameters(backend_name, name):
+    """What each framework itself holds for the compiled spec is what ``convspec shapes``
+    counts: torch parameters and buffers, TensorFlow variables."""
+    import convspec
+
+    table = load_spec(ZOO / f"{name}.yaml").table
+    model = convspec.compile(load_spec(ZOO / f"{name}.yaml"), backend_name)
+    held = {"torch": _held_by_torch, "tensorflow": _held_by_tensorflow}[backend_name](model)
+    assert held == (table.trainable_params, table.non_trainable_params)
+    assert sum(held) == COUNTS[name][0]

@@ -22,7 +22,9 @@ import numpy as np
 
 from ...distributed import SINGLE, Parallel, from_tf_config, from_torchrun
 from ...errors import UsageError
+from ...layers import LAYER_KINDS
 from ...threads import choose_threads
+from ..support import FEATURES
 
 if TYPE_CHECKING:
     from ...specification import Spec
@@ -41,7 +43,8 @@ class TensorFlowBackend:
     framework = "TensorFlow"
     module = "tensorflow"
     extra = "tf"
-    features = ("weight_decay", "l2", "clip_norm")  # convspec.backends.support
+    layer_kinds = frozenset(LAYER_KINDS)  # every kind and feature of convspec.backends.support
+    features = frozenset(FEATURES)
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", jit: bool = False,

@@ -4,8 +4,14 @@ TensorFlow already speaks convspec's layout (NHWC activations, HWIO kernels, fla
 H, W, C order), so canonical weights need no conversion. Every padding amount comes from the
 shape table (convolutions take its pads as they are; pooling uses TF's 'SAME' only where that
 means the table's pads). An op is ``op(call, layer, row, x, *weights)``: the forward pass it is
-part of, the layer's declaration, its row of the shape table, its input and its declared
-weight slots (variables) in order.
+part of, the layer's declaration, its row of the shape table, its input (the tuple of its
+inputs for a merge kind) and its declared weight slots (variables) in order.
+
+Grouped convolution: TensorFlow's CPU kernels run ``conv2d`` with a grouped kernel forward but
+cannot back-propagate through it outside XLA, and XLA's CPU grouped convolution is 40-150x
+slower than the alternatives (``benchmarks/README.md``). So a grouped conv2d is one
+``depthwise_conv2d`` when each group has one input channel, else one convolution per group
+joined with ``concat`` (the fastest measured for a few groups), on every device.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class Call:
 # softmax is over the last (channel / unit) axis.
 ACTIVATIONS: dict[str, Callable[[tf.Tensor, Any], tf.Tensor]] = {
     "relu": lambda x, layer: tf.nn.relu(x),
+    "relu6": lambda x, layer: tf.nn.relu6(x),
     "tanh": lambda x, layer: tf.math.tanh(x),
     "sigmoid": lambda x, layer: tf.math.sigmoid(x),
     "leaky_relu": lambda x, layer: tf.nn.leaky_relu(x, alpha=layer.alpha),
@@ -149,22 +156,70 @@ def dropout_mask(call: Call, rate: float, x: tf.Tensor) -> tf.Tensor:
 
 # --- one op per layer kind ---------------------------------------------------------------------
 
-def _conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
-            bias: tf.Variable | None = None) -> tf.Tensor:
-    """A stride along an axis of output extent 1 becomes 1 on the one window, cropped
-    (``single_window_form``: oneDNN computes the strided form wrong for some shapes)."""
-    kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
+def _window_form(x: tf.Tensor, layer: Any, row: LayerShape
+                 ) -> tuple[tf.Tensor, tuple[int, int], Padding]:
+    """(input, strides, padding) of a convolution: a stride along an axis of output extent 1
+    becomes 1 on the one window, the padded input cropped to it (``single_window_form``:
+    oneDNN computes the strided form wrong for some shapes)."""
     stride, (crop_h, crop_w) = single_window_form(row.output[:2], layer.kernel, layer.stride,
                                                   layer.dilation)
     padding = conv_padding(row)
-    if crop_h is not None or crop_w is not None:
-        if isinstance(padding, list):
-            x = tf.pad(x, padding)
-        x, padding = x[:, :crop_h, :crop_w, :], "VALID"
-    y = tf.nn.conv2d(x, kernel, strides=[1, *stride, 1], padding=padding)
+    if crop_h is None and crop_w is None:
+        return x, stride, padding
+    if isinstance(padding, list):
+        x = tf.pad(x, padding)
+    return x[:, :crop_h, :crop_w, :], stride, "VALID"
+
+
+def _depthwise(x: tf.Tensor, kernel: tf.Tensor, layer: Any, row: LayerShape) -> tf.Tensor:
+    """``tf.nn.depthwise_conv2d`` of the (dilated) (kh, kw, C, m) kernel. Its kernels take
+    only equal strides: another stride runs at stride 1 and keeps every stride-th output (the
+    table's pads give exactly the strided positions). Explicit pads are a ``tf.pad`` first:
+    Grappler's shape inference of a depthwise convolution with explicit paddings aborts the
+    process (a failed CHECK) in a loaded SavedModel; 'SAME' is the table's pads (see
+    ``pool_padding``)."""
+    x, (sh, sw), padding = _window_form(x, layer, row)
+    if (sh, sw) == tuple(layer.stride) and layer.padding == "same" and sh == sw:
+        padding = "SAME"
+    if isinstance(padding, list):
+        x, padding = tf.pad(x, padding), "VALID"
+    if sh == sw:
+        return tf.nn.depthwise_conv2d(x, kernel, [1, sh, sw, 1], padding)
+    return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], padding)[:, ::sh, ::sw, :]
+
+
+def _grouped(x: tf.Tensor, kernel: tf.Tensor, layer: Any, row: LayerShape) -> tf.Tensor:
+    """conv2d of a (kh, kw, C / groups, filters) kernel; see the module docstring."""
+    kh, kw, group_channels, filters = kernel.shape
+    if layer.groups > 1 and group_channels == 1:  # (kh, kw, 1, C * m): depthwise (kh, kw, C, m)
+        return _depthwise(x, tf.reshape(kernel, [kh, kw, layer.groups, -1]), layer, row)
+    x, stride, padding = _window_form(x, layer, row)
+    strides = [1, *stride, 1]
+    if layer.groups == 1:
+        return tf.nn.conv2d(x, kernel, strides, padding)
+    return tf.concat([tf.nn.conv2d(part, weights, strides, padding) for part, weights in zip(
+        tf.split(x, layer.groups, axis=-1), tf.split(kernel, layer.groups, axis=-1),
+        strict=True)], axis=-1)
+
+
+def _biased(call: Call, y: tf.Tensor, bias: tf.Variable | None) -> tf.Tensor:
+    """``y`` plus the bias, if any, through the layer's own activation."""
     if bias is not None:
         y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
     return activation(call.activation, y)
+
+
+def _conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
+            bias: tf.Variable | None = None) -> tf.Tensor:
+    kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
+    return _biased(call, _grouped(x, kernel, layer, row), bias)
+
+
+def _depthwise_conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor,
+                      kernel: tf.Variable, bias: tf.Variable | None = None) -> tf.Tensor:
+    """The canonical (kh, kw, C, m) kernel is TensorFlow's own depthwise layout."""
+    kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
+    return _biased(call, _depthwise(x, kernel, layer, row), bias)
 
 
 def _maxpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
@@ -185,16 +240,28 @@ def _avgpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor
     return tf.nn.avg_pool2d(tf.pad(x, padding), layer.size, layer.strides, "VALID") / real
 
 
+def _global_avgpool(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    return tf.reduce_mean(x, axis=[1, 2])
+
+
+def _add(call: Call, layer: Any, row: LayerShape, xs: tuple[tf.Tensor, ...]) -> tf.Tensor:
+    y = xs[0]
+    for x in xs[1:]:  # left to right, as every interpreter sums
+        y = y + x
+    return y
+
+
+def _concat(call: Call, layer: Any, row: LayerShape, xs: tuple[tf.Tensor, ...]) -> tf.Tensor:
+    return tf.concat(xs, axis=-1)  # channels of NHWC, features of flat inputs
+
+
 def _flatten(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, [-1, row.output[0]])  # NHWC row-major: H, W, C order
 
 
 def _dense(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
            bias: tf.Variable | None = None) -> tf.Tensor:
-    y = tf.matmul(x, tf.cast(kernel, call.dtype))
-    if bias is not None:
-        y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
-    return activation(call.activation, y)
+    return _biased(call, tf.matmul(x, tf.cast(kernel, call.dtype)), bias)
 
 
 def _batchnorm(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, scale: tf.Variable,
@@ -215,6 +282,10 @@ def _batchnorm(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, scale: tf.
                    dtype)
 
 
+def _identity(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
+    return x
+
+
 def _dropout(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Tensor:
     """Inverted dropout, training only."""
     if not call.mode.training or layer.rate == 0:
@@ -226,10 +297,13 @@ def _activation(call: Call, layer: Any, row: LayerShape, x: tf.Tensor) -> tf.Ten
     return activation(layer, x)
 
 
-# Layer kind -> op(call, layer, row, input, *variables in the declared slot order).
+# Layer kind -> op(call, layer, row, input, *variables in the declared slot order); the input
+# of a merge kind is the tuple of its inputs.
 OPS: dict[str, Callable[..., tf.Tensor]] = {
     "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
     "dense": _dense, "batchnorm": _batchnorm, "dropout": _dropout,
+    "depthwise_conv2d": _depthwise_conv2d, "global_avgpool": _global_avgpool,
+    "identity": _identity, "add": _add, "concat": _concat,
     **dict.fromkeys(ACTIVATIONS, _activation),
 }
 

@@ -21,8 +21,10 @@ import numpy as np
 
 from ...distributed import SINGLE, Parallel, from_torchrun, launch_torchrun
 from ...errors import UsageError
+from ...layers import LAYER_KINDS
 from ...threads import choose_threads
 from .. import check_device
+from ..support import FEATURES
 
 if TYPE_CHECKING:
     from ...specification import Spec
@@ -36,7 +38,8 @@ class TorchBackend:
     framework = "PyTorch"
     module = "torch"
     extra = "torch"
-    features = ("weight_decay", "l2", "clip_norm")  # convspec.backends.support
+    layer_kinds = frozenset(LAYER_KINDS)  # every kind and feature of convspec.backends.support
+    features = frozenset(FEATURES)
 
     def compile(self, spec: Spec, *, weights: Mapping[str, np.ndarray] | None = None,
                 device: str = "cpu", parallel: Parallel | None = None,

@@ -49,6 +49,7 @@ class Call:
 # softmax is over channels (dim 1 in NCHW).
 ACTIVATIONS: dict[str, Callable[[torch.Tensor, Any], torch.Tensor]] = {
     "relu": lambda x, layer: torch.relu(x),
+    "relu6": lambda x, layer: F.relu6(x),
     "tanh": lambda x, layer: torch.tanh(x),
     "sigmoid": lambda x, layer: torch.sigmoid(x),
     "leaky_relu": lambda x, layer: F.leaky_relu(x, negative_slope=layer.alpha),
@@ -121,8 +122,8 @@ def dropout_mask(call: Call, rate: float, x: torch.Tensor) -> torch.Tensor:
 
 # --- one op per layer kind ---------------------------------------------------------------------
 
-def _conv2d(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, kernel: torch.Tensor,
-            bias: torch.Tensor | None = None) -> torch.Tensor:
+def _convolution(call: Call, layer: Any, row: LayerShape, x: torch.Tensor,
+                 kernel: torch.Tensor, bias: torch.Tensor | None, groups: int) -> torch.Tensor:
     """A stride along an axis of output extent 1 becomes 1 on the one window, cropped
     (``single_window_form``: oneDNN computes the strided form wrong for some shapes)."""
     stride, (crop_h, crop_w) = single_window_form(row.output[:2], layer.kernel, layer.stride,
@@ -135,8 +136,20 @@ def _conv2d(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, kernel: to
         x = F.pad(x, pad)
     if crop_h is not None or crop_w is not None:
         x = x[:, :, :crop_h, :crop_w]
-    y = F.conv2d(x, kernel, bias, stride, padding, layer.dilation)
+    y = F.conv2d(x, kernel, bias, stride, padding, layer.dilation, groups)
     return activation(call.activation, y)
+
+
+def _conv2d(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, kernel: torch.Tensor,
+            bias: torch.Tensor | None = None) -> torch.Tensor:
+    """Grouped when ``groups`` > 1: torch's own groups mean the same channels."""
+    return _convolution(call, layer, row, x, kernel, bias, layer.groups)
+
+
+def _depthwise_conv2d(call: Call, layer: Any, row: LayerShape, x: torch.Tensor,
+                      kernel: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """One group per input channel; the kernel is stored (C * m, 1, kh, kw), see layout.py."""
+    return _convolution(call, layer, row, x, kernel, bias, row.input[2])
 
 
 def _maxpool(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
@@ -158,6 +171,22 @@ def _avgpool(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.
     ones = F.pad(torch.ones(1, 1, row.input[0], row.input[1], device=x.device), pad)
     count = F.avg_pool2d(ones, layer.size, layer.strides, divisor_override=1)
     return F.avg_pool2d(F.pad(x, pad), layer.size, layer.strides, divisor_override=1) / count
+
+
+def _global_avgpool(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    return x.mean(dim=(2, 3))
+
+
+def _add(call: Call, layer: Any, row: LayerShape, xs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    y = xs[0]
+    for x in xs[1:]:  # left to right, as every interpreter sums
+        y = y + x
+    return y
+
+
+def _concat(call: Call, layer: Any, row: LayerShape,
+            xs: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    return torch.cat(xs, dim=1)  # channels of NCHW, features of flat inputs
 
 
 def _flatten(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
@@ -194,6 +223,10 @@ def _batchnorm(call: Call, layer: Any, row: LayerShape, x: torch.Tensor, scale: 
     return (x - mean) * factor + offset.view(shape)
 
 
+def _identity(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
 def _dropout(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> torch.Tensor:
     """Inverted dropout, training only."""
     if not call.mode.training or layer.rate == 0:
@@ -205,10 +238,13 @@ def _activation(call: Call, layer: Any, row: LayerShape, x: torch.Tensor) -> tor
     return activation(layer, x)
 
 
-# Layer kind -> op(call, layer, row, input, *weights in the declared slot order).
+# Layer kind -> op(call, layer, row, input, *weights in the declared slot order); the input of
+# a merge kind is the tuple of its inputs.
 OPS: dict[str, Callable[..., torch.Tensor]] = {
     "conv2d": _conv2d, "maxpool": _maxpool, "avgpool": _avgpool, "flatten": _flatten,
     "dense": _dense, "batchnorm": _batchnorm, "dropout": _dropout,
+    "depthwise_conv2d": _depthwise_conv2d, "global_avgpool": _global_avgpool,
+    "identity": _identity, "add": _add, "concat": _concat,
     **dict.fromkeys(ACTIVATIONS, _activation),
 }
 
