@@ -8,6 +8,9 @@ Kept free of imports so the command line can bound its options without loading p
 MAX_SIZE = 2**31 - 1
 # Seeds are 63-bit: NumPy, PyTorch and TensorFlow all take them.
 MAX_SEED = 2**63 - 1
+# Intra-op threads per process (--threads): beyond any CPU's core count, and small enough that
+# no framework's thread pool fails to allocate.
+MAX_THREADS = 4096
 
 
 def digits(number: int) -> int:

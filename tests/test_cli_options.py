@@ -15,7 +15,7 @@ import pytest
 from convspec.backends import ALIASES, list_backends
 from convspec.cli import COMMANDS, cli, main
 from convspec.cli._types import BoundedInt, FiniteFloat
-from convspec.limits import MAX_SEED, MAX_SIZE
+from convspec.limits import MAX_SEED, MAX_SIZE, MAX_THREADS
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST = str(ROOT / "specs" / "mnist.yaml")
@@ -51,7 +51,7 @@ def test_every_number_option_uses_a_checked_type():
                 assert isinstance(param.type, FiniteFloat), (name, param.opts)
             if isinstance(param.type, click.types.IntParamType):
                 assert isinstance(param.type, BoundedInt), (name, param.opts)
-                assert param.type.max in (MAX_SIZE, MAX_SEED), (name, param.opts)
+                assert param.type.max in (MAX_SIZE, MAX_SEED, MAX_THREADS), (name, param.opts)
     assert len(_options(FiniteFloat)) >= 3 and len(_options(BoundedInt)) >= 10
 
 
@@ -80,7 +80,7 @@ def test_lr_too_small_for_a_float(capsys):
 
 @pytest.mark.parametrize("command, option", _options(BoundedInt))
 def test_integer_options_are_bounded(capsys, tmp_path, command, option):
-    bound = MAX_SEED if option == "--seed" else MAX_SIZE
+    bound = {"--seed": MAX_SEED, "--threads": MAX_THREADS}.get(option, MAX_SIZE)
     for value in (str(bound + 1), "9" * 5000):
         code = main([command, *_base_args(command, tmp_path), f"{option}={value}"])
         err = capsys.readouterr().err

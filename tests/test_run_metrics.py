@@ -77,7 +77,7 @@ def test_nan_is_never_written(tmp_path):
                 "val_accuracy": float("nan"), "elapsed": 0.1})
     text = (tmp_path / "metrics.jsonl").read_text()
     assert "NaN" not in text and json.loads(text)["loss"] is None
-    assert (tmp_path / "metrics.csv").read_text().splitlines()[1] == "1,,0.5,,0.1"
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[1] == "1,,0.5,,,,0.1"
 
 
 def test_opening_the_log_rewrites_a_torn_file_whole(tmp_path):

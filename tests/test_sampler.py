@@ -22,8 +22,8 @@ CASES = Path(__file__).parent / "cases"
 
 
 def test_a_batch_larger_than_the_training_set_is_refused_not_looped():
-    spec = loads_spec(LINEAR).override({"train.batch_size": 10**20})
-    with pytest.raises(DataError, match=r"train.batch_size 100,000,000,000,000,000,000 is "
+    spec = loads_spec(LINEAR).override({"train.batch_size": 10**9})
+    with pytest.raises(DataError, match=r"train.batch_size 1,000,000,000 is "
                                         r"larger than the training set \(96 images\); use "
                                         r"at most 96 \(--batch-size 96\)"):
         check_batch_size(spec, 96)
@@ -46,10 +46,19 @@ def test_the_huge_batch_case_is_refused_before_training(tmp_path, monkeypatch, c
     steps = []
     monkeypatch.setattr(NumpyLinear, "train_step", lambda *a, **k: steps.append(1))
     out = tmp_path / "run"
+    # beyond every size's bound: a located error from the spec
     assert _train(str(CASES / "huge-batch.yaml"), "--out", str(out)) == 1
     err = capsys.readouterr().err
-    assert "train.batch_size 100,000,000,000,000,000,000 is larger than the training set " \
-           "(96 images)" in err
+    assert "huge-batch.yaml:8:58: train.batch_size: must be at most 2,147,483,647, got " \
+           "100000000000000000000" in err
+    assert "Traceback" not in err and not out.exists() and steps == []
+    # within the bound but larger than the training set: refused before the first step
+    within = tmp_path / "large-batch.yaml"
+    within.write_text((CASES / "huge-batch.yaml").read_text().replace(
+        "100000000000000000000", "2147483647"))
+    assert _train(str(within), "--out", str(out)) == 1
+    err = capsys.readouterr().err
+    assert "train.batch_size 2,147,483,647 is larger than the training set (96 images)" in err
     assert "Traceback" not in err and not out.exists() and steps == []
 
 

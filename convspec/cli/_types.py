@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..limits import MAX_SEED, MAX_SIZE
+from ..limits import MAX_SEED, MAX_SIZE, MAX_THREADS
 
 
 class FiniteFloat(click.FloatRange):
@@ -60,6 +60,8 @@ COUNT = BoundedInt(0)
 """A non-negative count or index."""
 SEED = BoundedInt(0, MAX_SEED)
 """A random seed."""
+THREADS = BoundedInt(1, MAX_THREADS)
+"""A number of CPU threads per process."""
 
 
 class BackendName(click.ParamType):

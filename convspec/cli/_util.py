@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import ConvspecError, os_error_message
+from ._types import THREADS
 
 
 @contextlib.contextmanager
@@ -46,7 +47,7 @@ def _request_threads(ctx: click.Context, param: click.Parameter, value: int | No
 def threads_option(command: Command) -> Command:
     """``--threads N``: fix the framework's intra-op threads (``convspec.threads``)."""
     return click.option(
-        "--threads", type=click.IntRange(1, 4096), default=None, expose_value=False,
+        "--threads", type=THREADS, default=None, expose_value=False,
         callback=_request_threads,
         help="Intra-op CPU threads (per process). Default: OMP_NUM_THREADS if set, else the "
         "cores free to this process (CPU affinity, cgroup quota, less the cores other "
