@@ -7,11 +7,12 @@ means the table's pads). An op is ``op(call, layer, row, x, *weights)``: the for
 part of, the layer's declaration, its row of the shape table, its input (the tuple of its
 inputs for a merge kind) and its declared weight slots (variables) in order.
 
-Grouped convolution: TensorFlow's CPU kernels run ``conv2d`` with a grouped kernel forward but
-cannot back-propagate through it outside XLA, and XLA's CPU grouped convolution is 40-150x
-slower than the alternatives (``benchmarks/README.md``). So a grouped conv2d is one
-``depthwise_conv2d`` when each group has one input channel, else one convolution per group
-joined with ``concat`` (the fastest measured for a few groups), on every device.
+Grouped convolution: TensorFlow's CPU kernels run ``conv2d`` with a grouped kernel forward, but
+its gradient only through oneDNN (on by default on Linux x86; ``TF_ENABLE_ONEDNN_OPTS=0`` and builds
+without it raise) or under XLA, whose CPU grouped convolution is 9-210x slower than the
+alternatives (``benchmarks/README.md``). So a grouped conv2d is one ``depthwise_conv2d`` when
+each group has one input channel, else one convolution per group joined with ``concat`` (as
+fast as the native kernel for a few groups, and it runs in every configuration), on every device.
 """
 
 from __future__ import annotations
