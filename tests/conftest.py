@@ -15,6 +15,17 @@ from convspec.data import Dataset, Split
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 BACKENDS = ("torch", "tensorflow")
+FIXTURES = ROOT / "tests" / "specs"
+
+
+def fixture_spec(relative: str) -> str:
+    """The text of a spec in the ``tests/specs/`` fixture tree, e.g. ``"train/linear.yaml"``."""
+    return (FIXTURES / relative).read_text(encoding="utf-8")
+
+
+# The trainer's two specs, shared by the trainer, callback, monitor, schedule ... tests
+LINEAR = fixture_spec("train/linear.yaml")  # softmax regression on 28x28x1, 12 steps
+SMALL = fixture_spec("train/small.yaml")  # one conv layer on 28x28x1, 40 Adam steps
 
 def _shared_mnist() -> Path | None:
     for candidate in (ROOT.parent / "shared" / "data" / "mnist", Path("/work/shared/data/mnist")):

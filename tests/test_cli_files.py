@@ -11,9 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require_backend, tiny_dataset
+from conftest import SMALL, require_backend, tiny_dataset
 from mounts import full_disk, read_only, simulated_read_only
-from test_train import SMALL
 
 import convspec.report
 import convspec.train.run
