@@ -1,6 +1,10 @@
 """Files written and read by the commands: a read-only or full disk, a killed writer, a torn
 metrics record and a damaged run directory each give one line naming the path and exit 1 (never
-a traceback), and never cost the run its intact checkpoint."""
+a traceback), and never cost the run its intact checkpoint.
+
+Covers: convspec.cli, convspec.atomic_files, convspec.run_directory, convspec.report,
+convspec.train.run (file failures through the commands).
+"""
 
 from __future__ import annotations
 

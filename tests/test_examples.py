@@ -1,4 +1,7 @@
-"""The examples run end to end (tiny iteration counts) and write their figures."""
+"""The examples run end to end (tiny iteration counts) and write their figures.
+
+Covers: examples/ through convspec's public API and convspec.cli.
+"""
 
 from __future__ import annotations
 

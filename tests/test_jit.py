@@ -1,5 +1,9 @@
 """Opt-in compilation (torch.compile / XLA): same numbers as the default path, and the
-``--compile`` flag of ``convspec train`` reports the compilation time separately."""
+``--compile`` flag of ``convspec train`` reports the compilation time separately.
+
+Covers: convspec.backends.torch.model, convspec.backends.tensorflow.model,
+convspec.cli.train_cmd (the opt-in compilation in both backends and its flag).
+"""
 
 from __future__ import annotations
 
