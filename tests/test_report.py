@@ -146,7 +146,7 @@ def test_the_tutorials_figure_is_quoted_only_for_the_full_mnist_test_set():
     assert test_set_text(data("fashion-mnist", 9_000)) == "9,000 test images from /data"
 
 
-@slow_except("tensorflow")
+@pytest.mark.slow
 def test_train_with_plots_flag(backend_name, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(SPECS / "mnist.yaml"), "--backend", backend_name,
