@@ -1,5 +1,7 @@
-# Two commands for a newcomer: `make train` (the main job) and `make test`.
-# Both create .venv and install everything on first use; later runs reuse it.
+# Two commands for a newcomer: `make train` (the main job) and `make test-all` (the whole test
+# suite, what CI runs); `make test` is the fast loop for development (everything except the
+# tests marked slow, under 3 minutes on 2 cores). All create .venv and install everything on
+# first use; later runs reuse it.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -8,7 +10,7 @@ TORCH  ?= torch==2.13.0
 BACKEND ?= torch
 ARGS   ?=
 
-.PHONY: install train test lint clean
+.PHONY: install train test test-all lint clean
 
 install: $(STAMP)
 
@@ -23,7 +25,12 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	$(BIN)/convspec train specs/mnist.yaml --backend $(BACKEND) $(ARGS)
 
+# the fast loop: everything but the tests marked slow (training runs, torchrun, examples, fuzz)
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+# the whole suite, slow tests included: what CI runs
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: $(STAMP)

@@ -15,6 +15,17 @@ from convspec.data import Dataset, Split
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"
 BACKENDS = ("torch", "tensorflow")
+FIXTURES = ROOT / "tests" / "specs"
+
+
+def fixture_spec(relative: str) -> str:
+    """The text of a spec in the ``tests/specs/`` fixture tree, e.g. ``"train/linear.yaml"``."""
+    return (FIXTURES / relative).read_text(encoding="utf-8")
+
+
+# The trainer's two specs, shared by the trainer, callback, monitor, schedule ... tests
+LINEAR = fixture_spec("train/linear.yaml")  # softmax regression on 28x28x1, 12 steps
+SMALL = fixture_spec("train/small.yaml")  # one conv layer on 28x28x1, 40 Adam steps
 
 def _shared_mnist() -> Path | None:
     for candidate in (ROOT.parent / "shared" / "data" / "mnist", Path("/work/shared/data/mnist")):
@@ -50,6 +61,14 @@ def register_entry_point(monkeypatch: pytest.MonkeyPatch, name: str, value: str)
         return found
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+
+
+def slow_except(*fast: str) -> pytest.MarkDecorator:
+    """Run a ``backend_name`` test for every backend, marking slow all but the ``fast`` ones:
+    ``make test`` keeps one backend of an expensive test, ``make test-all`` runs them all."""
+    return pytest.mark.parametrize("backend_name", [
+        pytest.param(name, marks=() if name in fast else pytest.mark.slow) for name in BACKENDS
+    ], indirect=True)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,6 +2,9 @@
 
 Same spec, same seed, same data order: the two frameworks should end within half a point of
 each other. The iteration budget is kept small enough for CI on two CPU cores.
+
+Covers: convspec.train, convspec.evaluation, convspec.backends.torch,
+convspec.backends.tensorflow (learning real MNIST, both backends agreeing).
 """
 
 from __future__ import annotations

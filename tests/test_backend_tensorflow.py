@@ -118,6 +118,7 @@ def _xla_available() -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_xla_gives_the_same_training_losses(tf_backend, awkward):
     if not _xla_available():
         pytest.skip("XLA is not available for this TensorFlow on CPU")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_dataset
-from test_train import LINEAR, NumpyLinear
+from conftest import LINEAR, tiny_dataset
+from test_train import NumpyLinear
 
 from convspec.metrics import cross_entropy
 from convspec.run_directory import RunDirectory

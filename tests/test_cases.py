@@ -1,5 +1,8 @@
 """The failing inputs of tests/cases/ (copied from the shared cases folder), each with its right
-outcome, through the command line as a user runs them."""
+outcome, through the command line as a user runs them.
+
+Covers: convspec.cli, convspec.specification.
+"""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import struct
 
 import numpy as np
 import pytest
-from conftest import tiny_dataset
-from test_train import LINEAR, NumpyLinear
+from conftest import LINEAR, tiny_dataset
+from test_train import NumpyLinear
 
 from convspec.architecture import architecture_metadata
 from convspec.checksum import CHECKSUM_KEY, content_checksum, verify_checksum

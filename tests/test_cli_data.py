@@ -1,6 +1,9 @@
 """Your own data through the command line: train --data, validate --data, and evaluate /
 plot / report / predict / --resume following the run's data, with a NumPy backend (no
-framework needed) on small synthetic image trees."""
+framework needed) on small synthetic image trees.
+
+Covers: convspec.cli, convspec.run_data, convspec.data (the --data option across the commands).
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
 """Files written and read by the commands: a read-only or full disk, a killed writer, a torn
 metrics record and a damaged run directory each give one line naming the path and exit 1 (never
-a traceback), and never cost the run its intact checkpoint."""
+a traceback), and never cost the run its intact checkpoint.
+
+Covers: convspec.cli, convspec.atomic_files, convspec.run_directory, convspec.report,
+convspec.train.run (file failures through the commands).
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require_backend, tiny_dataset
+from conftest import SMALL, require_backend, tiny_dataset
 from mounts import full_disk, read_only, simulated_read_only
-from test_train import SMALL
 
 import convspec.report
 import convspec.train.run
@@ -116,6 +119,7 @@ def test_a_full_disk_stops_training_in_one_line_and_the_checkpoint_resumes(spec_
     assert all(not p.name.endswith(".tmp") for p in kept.iterdir())
 
 
+@pytest.mark.slow
 def test_a_torn_metrics_record_does_not_stop_a_resume(run_dir, capsys):
     jsonl = run_dir / "metrics.jsonl"
     records = jsonl.read_text()
@@ -141,6 +145,7 @@ def test_records_after_the_checkpoint_are_dropped_on_resume(run_dir, capsys):
     assert 99 not in iterations and iterations[-1] == 14 and ckpt == 12
 
 
+@pytest.mark.slow
 def test_a_killed_checkpoint_write_leaves_nothing_after_the_next_resume(run_dir, capsys):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -155,6 +160,7 @@ def test_a_killed_checkpoint_write_leaves_nothing_after_the_next_resume(run_dir,
     assert not legacy.exists()  # the run's one writer removes the older kind too
 
 
+@pytest.mark.slow
 def test_a_damaged_run_directory_is_one_line_for_every_reader(run_dir, capsys):
     readers = [["evaluate", str(run_dir)], ["plot", str(run_dir), "--what", "curves"],
                ["report", str(run_dir)], ["train", "--resume", str(run_dir), "--no-progress"]]

@@ -72,6 +72,7 @@ def test_rich_is_a_dependency_of_every_install():
     assert any(d.split(">")[0].split("=")[0].strip() == "rich" for d in project["dependencies"])
 
 
+@pytest.mark.slow
 def test_a_torch_only_install_trains_with_the_bar(tmp_path):
     """As after pip install "convspec[torch]": TensorFlow cannot be imported."""
     require_backend("torch")

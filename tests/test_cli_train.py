@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, ROOT, SPECS, register_entry_point, require_backend
+from conftest import BACKENDS, ROOT, SPECS, register_entry_point, require_backend, slow_except
 
 from convspec.cli import main
 from convspec.run_directory import RunDirectory
@@ -60,6 +60,7 @@ def test_train_writes_a_complete_run_directory(backend_name, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("trained_with", BACKENDS)
+@pytest.mark.slow
 def test_weights_evaluate_identically_in_the_other_backend(trained_with, tmp_path, capsys):
     require_backend(trained_with)
     require_backend(OTHER[trained_with])
@@ -75,6 +76,7 @@ def test_weights_evaluate_identically_in_the_other_backend(trained_with, tmp_pat
         assert result["confusion_matrix"] == final["test"]["confusion_matrix"]
 
 
+@pytest.mark.slow
 def test_evaluate_prints_tutorial_report(backend_name, tmp_path, capsys):
     code, out = _train(tmp_path, backend_name)
     capsys.readouterr()
@@ -85,6 +87,7 @@ def test_evaluate_prints_tutorial_report(backend_name, tmp_path, capsys):
     assert "Per-class accuracy:" in text and "Misclassified (" in text
 
 
+@pytest.mark.slow
 def test_resume_extends_a_finished_run(backend_name, tmp_path, capsys):
     code, out = _train(tmp_path, backend_name)
     assert code == 0
@@ -95,6 +98,7 @@ def test_resume_extends_a_finished_run(backend_name, tmp_path, capsys):
     assert [r["iteration"] for r in RunDirectory(out).read_metrics()][-1] == 40
 
 
+@slow_except("torch")
 def test_predict_classifies_png_files(backend_name, tmp_path, capsys):
     from PIL import Image
 

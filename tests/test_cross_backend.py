@@ -1,5 +1,9 @@
 """PyTorch and TensorFlow compile a spec to the same function: gradients, training runs,
-weight files and optimizer state agree across the two frameworks."""
+weight files and optimizer state agree across the two frameworks.
+
+Covers: convspec.backends.torch, convspec.backends.tensorflow, convspec.weights (the two
+frameworks against each other).
+"""
 
 from __future__ import annotations
 

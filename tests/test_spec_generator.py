@@ -2,7 +2,11 @@
 compiled by every installed backend and checked against the NumPy reference on one batch,
 forward and gradients. Bounded to about half a minute here; ``benchmarks/spec_gate.py`` runs
 thousands and records its counts in ``benchmarks/README.md``. The gate found the oneDNN
-stride bug (``test_verification``)."""
+stride bug (``test_verification``).
+
+Covers: convspec.specification, convspec.backends, convspec.verification (random valid specs
+train in every backend).
+"""
 
 from __future__ import annotations
 
@@ -59,6 +63,7 @@ def _gate(count: int, seed: int) -> collections.Counter:
     return outcomes
 
 
+@pytest.mark.slow
 def test_random_valid_specs_compute_the_reference_in_every_backend():
     outcomes = _gate(CI_SPECS, seed=2026)
     assert sum(outcomes.values()) == CI_SPECS * len(_backends())

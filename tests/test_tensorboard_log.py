@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, tiny_dataset
-from test_train import LINEAR, NumpyLinear
+from conftest import LINEAR, ROOT, tiny_dataset
+from test_train import NumpyLinear
 
 from convspec.evaluation import evaluate
 from convspec.run_directory import RunDirectory

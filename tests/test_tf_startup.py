@@ -57,6 +57,7 @@ def test_importing_tensorflow_in_a_command_prints_nothing():
     assert _import_tensorflow_as_convspec_does(None) == "imported 2\n"
 
 
+@pytest.mark.slow
 def test_a_users_own_level_wins():
     err = _import_tensorflow_as_convspec_does("0")
     if "oneDNN" not in err:
@@ -64,6 +65,7 @@ def test_a_users_own_level_wins():
     assert "absl::InitializeLog()" in err and err.endswith("imported 0\n")
 
 
+@pytest.mark.slow
 def test_the_convspec_program_installs_the_filter(tmp_path):
     require_backend("tensorflow")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}

@@ -207,7 +207,7 @@ def test_a_busy_loop_pinned_to_one_of_our_cpus_is_seen():
 
 # -- the hooks ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("backend", ["torch", pytest.param("tensorflow", marks=pytest.mark.slow)])
 def test_compile_applies_the_choice_to_the_framework(backend):
     require_backend(backend)
     probe = {
@@ -225,7 +225,8 @@ def test_compile_applies_the_choice_to_the_framework(backend):
     assert out[-2:] == ["1", "1"]
 
 
-@pytest.mark.parametrize(("backend", "want"), [("torch", "1"), ("tensorflow", "2")])
+@pytest.mark.parametrize(("backend", "want"), [
+    ("torch", "1"), pytest.param("tensorflow", "2", marks=pytest.mark.slow)])
 def test_torch_leaves_busy_cores_alone_tensorflow_only_the_unusable_ones(backend, want):
     """With 2 CPUs allowed and one busy elsewhere: torch takes 1 thread, TensorFlow 2 (its
     pool lost less to the busy core than one thread did; benchmarks/README.md)."""

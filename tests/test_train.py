@@ -8,7 +8,7 @@ import signal
 
 import numpy as np
 import pytest
-from conftest import tiny_dataset
+from conftest import LINEAR, SMALL, tiny_dataset
 
 from convspec.backends import StepResult, get_backend
 from convspec.backends.reference import ReferenceModel, softmax_cross_entropy
@@ -22,35 +22,6 @@ from convspec.train import (
     apply_overrides,
     total_iterations,
 )
-
-SMALL = """
-name: small
-input: {height: 28, width: 28, channels: 1}
-classes: 10
-layers:
-  - {kind: conv2d, filters: 4, kernel: 3, stride: 2, padding: same}
-  - {kind: relu}
-  - {kind: maxpool, size: 2, padding: same}
-  - {kind: flatten}
-  - {kind: dense, units: 10}
-train:
-  optimizer: {kind: adam, learning_rate: 0.01}
-  batch_size: 16
-  iterations: 40
-  log_every: 10
-  validate_every: 20
-  eval_batch_size: 32
-"""
-
-LINEAR = """
-name: linear
-input: {height: 28, width: 28, channels: 1}
-classes: 10
-layers:
-  - {kind: flatten}
-  - {kind: dense, units: 10}
-train: {batch_size: 8, iterations: 12, log_every: 3, validate_every: 6}
-"""
 
 
 class NumpyLinear(ReferenceModel):

@@ -10,8 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SPECS, tiny_dataset
-from test_train import LINEAR
+from conftest import LINEAR, ROOT, SPECS, tiny_dataset
 from test_train_run import NumpyBackend
 
 import convspec.train.run

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import tiny_dataset
-from test_train import LINEAR, NumpyLinear
+from conftest import LINEAR, tiny_dataset
+from test_train import NumpyLinear
 
 import convspec.train.run
 from convspec import backends

@@ -160,7 +160,7 @@ def test_trained_weights_are_checked_relative_to_their_activations(backend_name)
 
 @pytest.fixture
 def numpy_backend(monkeypatch, tmp_path):
-    from test_train import LINEAR
+    from conftest import LINEAR
 
     monkeypatch.setitem(backends.BUILTIN, "numpy-linear", "test_train_run:NumpyBackend")
     monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())

@@ -1,7 +1,11 @@
 """specs/zoo/: every spec validates and prints the published counts; each count agrees with
 the one the framework computes for the same network, built with its own modules (torchvision
 cannot be installed beside this torch, so ResNet-18 is torchvision's code written out in plain
-torch.nn; MobileNet is keras.applications.MobileNet itself)."""
+torch.nn; MobileNet is keras.applications.MobileNet itself).
+
+Covers: specs/zoo/ through convspec.specification, convspec.shapes, convspec.summary,
+convspec.reference_comparison.
+"""
 
 from __future__ import annotations
 
