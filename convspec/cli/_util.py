@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from ..errors import ConvspecError, os_error_message
+from ._types import SIZE
 
 
 @contextlib.contextmanager
@@ -36,7 +37,13 @@ def verbose_logging(verbose: bool) -> Iterator[None]:
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
+MAX_THREADS = 4096  # a sanity bound: more would exhaust the process, not speed it up
+
+
 def _request_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    if value is not None and value > MAX_THREADS:
+        raise click.BadParameter(f"{value:,} threads is more than the {MAX_THREADS:,} allowed",
+                                 ctx, param)
     if value is not None:
         from ..threads import request_threads
 
@@ -46,7 +53,7 @@ def _request_threads(ctx: click.Context, param: click.Parameter, value: int | No
 def threads_option(command: Command) -> Command:
     """``--threads N``: fix the framework's intra-op threads (``convspec.threads``)."""
     return click.option(
-        "--threads", type=click.IntRange(1, 4096), default=None, expose_value=False,
+        "--threads", type=SIZE, default=None, expose_value=False,
         callback=_request_threads,
         help="Intra-op CPU threads (per process). Default: OMP_NUM_THREADS if set, else the "
         "cores free to this process (CPU affinity, cgroup quota, less the cores other "
