@@ -5,9 +5,13 @@ Variants (``RawStep``: the backend's network and loss written directly, one swit
 a name is ``raw-<padding>`` plus any of ``-fused``, ``-fusedexact``, ``-gather``, ``-relufirst``,
 ``-add``):
 
-* ``backend``: ``convspec.compile(spec, "tensorflow").train_step(x, y)`` as it is today;
-* ``raw-explicit``: the same graph (explicit pads ``[[0,0],[2,2],[2,2],[0,0]]``, Adam as
-  ops, lr_t in float64 from the step variable), called with tensors;
+* ``backend``: ``convspec.compile(spec, "tensorflow").train_step(x, y)`` as it is today
+  ('SAME' convolutions, bias added with ``+``, Adam through ``ResourceApplyAdam`` with
+  compensated constants);
+* ``backend-opsadam``: the same with Adam op by op (``Adam(fused=False)``);
+* ``raw-explicit``: the backend's graph before issue 15 (explicit pads
+  ``[[0,0],[2,2],[2,2],[0,0]]``, ``bias_add``, Adam as ops, lr_t in float64 from the step
+  variable), called with tensors;
 * ``raw-same``: ``padding="SAME"`` (the table's pads are TF's SAME pads here);
 * ``raw-padvalid``: ``tf.pad`` with the table's pads, then a ``VALID`` convolution (what any
   pads, not only SAME's, could use);

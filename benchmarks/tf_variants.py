@@ -47,6 +47,10 @@ def variants(data: Data, which: list[str]) -> dict[str, object]:
     def make(name: str) -> object:
         if name == "backend":
             return Backend(data)
+        if name == "backend-opsadam":  # Adam op by op, as before the fused kernel
+            backend = Backend(data)
+            backend.model.optimizer.fused = False
+            return backend
         if name == "tf1":
             return TF1(data)
         return RawStep(data, name)

@@ -9,13 +9,17 @@ each candidate speed-up gives, in one process on the same batches.
 
 Variants:
 
-* ``backend``: ``convspec.compile(spec, "torch").train_step(x, y)`` as it is today;
-* ``backend-fusedadam``: the same model, its Adam done by ``torch._fused_adam_`` (one CPU
-  kernel for every tensor) given ``eps / sqrt(1 - b2^t)`` so that torch's epsilon-after-
-  correction form computes the spec's epsilon-hat Adam (gradients made contiguous first:
-  the kernel assumes the parameters' strides);
+* ``backend``: ``convspec.compile(spec, "torch").train_step(x, y)`` as it is today (Adam
+  through ``torch._fused_adam_``, one CPU kernel for every tensor, given
+  ``eps / sqrt(1 - b2^t)``);
+* ``backend-foreachadam``: the same model with its Adam as ``torch._foreach_*`` ops (the
+  backend before the fused kernel);
 * ``raw``: the backend's ops with nothing around them (``F.conv2d`` .. ``F.cross_entropy``,
-  ``autograd.grad``, the backend's foreach Adam) on tensors: the floor of this design;
+  ``autograd.grad``, a foreach Adam) on tensors: the floor of this design;
+* ``raw-cl``: ``raw`` with the input and conv kernels channels_last (the convolutions and
+  pools run on channels_last tensors; the flatten copies back to NCHW order);
+* ``raw-clpool``: ``raw`` with each max-pool's input converted to channels_last and its
+  output back;
 * ``hand``, ``hand-foreach``, ``hand-fused``: idiomatic ``nn.Sequential`` with
   ``torch.optim.Adam`` as it defaults on CPU, with ``foreach=True``, with ``fused=True``.
 
@@ -49,41 +53,29 @@ from variants_common import (  # noqa: E402
 from convspec.threads import affinity_cpus, request_threads  # noqa: E402
 
 
-class FusedAdamBackend(Backend):
-    """The backend with its optimizer's update swapped for ``torch._fused_adam_``."""
+class ForeachAdamBackend(Backend):
+    """The backend with its Adam done by the ``torch._foreach_*`` ops (its form before the
+    fused kernel; ``Adam(fused=False)``)."""
 
     def __init__(self, data: Data):
-        import torch
-
         super().__init__(data, "torch")
-        opt = self.model.optimizer
-        c = opt.config
-        steps = [torch.zeros((), dtype=torch.float32) for _ in opt.slots["m"]]
-
-        def apply(params: list, grads: list) -> None:
-            t = opt.step  # already counts this update (Optimizer.update)
-            for step in steps:  # the kernel reads t; torch.optim increments it beforehand
-                step.fill_(t)
-            # the kernel walks raw memory: the gradient must have its parameter's strides, and
-            # autograd.grad gives conv2's kernel gradient in channels-last order
-            grads = [g.contiguous() for g in grads]
-            torch._fused_adam_(params, grads, opt.slots["m"], opt.slots["v"], [], steps,
-                               amsgrad=False, lr=c.learning_rate, beta1=c.beta1,
-                               beta2=c.beta2, weight_decay=0.0,
-                               eps=c.epsilon / math.sqrt(1 - c.beta2 ** t), maximize=False)
-
-        opt._apply = apply
+        self.model.optimizer.fused = False
 
 
 class Raw:
-    """The backend's computation as bare functional ops on NCHW tensors."""
+    """The backend's computation as bare functional ops on NCHW tensors; ``layout``: "cl"
+    runs the convolutions and pools on channels_last tensors (input and kernels stored so),
+    "clpool" converts to channels_last around each max-pool only."""
 
-    def __init__(self, data: Data):
+    def __init__(self, data: Data, layout: str = "nchw"):
         import torch
 
-        self.torch, self.data = torch, data
-        w = [torch.from_numpy(np.ascontiguousarray(a)).requires_grad_()
-             for a in torch_weights(data.weights)]
+        self.torch, self.data, self.layout = torch, data, layout
+        w = [torch.from_numpy(np.ascontiguousarray(a)) for a in torch_weights(data.weights)]
+        if layout == "cl":
+            w = [a.contiguous(memory_format=torch.channels_last) if a.dim() == 4 else a
+                 for a in w]
+        w = [a.requires_grad_() for a in w]
         self.params = w
         self.m = [torch.zeros_like(p) for p in w]
         self.v = [torch.zeros_like(p) for p in w]
@@ -91,14 +83,23 @@ class Raw:
         self.x = torch.from_numpy(data.train_x).permute(0, 3, 1, 2).contiguous()
         self.y = torch.from_numpy(data.train_y)
 
+    def _pool(self, h):
+        torch = self.torch
+        if self.layout != "clpool":
+            return torch.nn.functional.max_pool2d(h, 2)
+        h = torch.nn.functional.max_pool2d(h.contiguous(memory_format=torch.channels_last), 2)
+        return h.contiguous()
+
     def __call__(self, i: int) -> None:
         torch = self.torch
         F = torch.nn.functional
         idx = torch.from_numpy(self.data.batches[i])
         x, y = self.x[idx], self.y[idx]
+        if self.layout == "cl":
+            x = x.contiguous(memory_format=torch.channels_last)
         k1, b1, k2, b2, w3, b3, w4, b4 = self.params
-        h = F.relu(F.max_pool2d(F.conv2d(x, k1, b1, padding=2), 2))
-        h = F.relu(F.max_pool2d(F.conv2d(h, k2, b2, padding=2), 2))
+        h = F.relu(self._pool(F.conv2d(x, k1, b1, padding=2)))
+        h = F.relu(self._pool(F.conv2d(h, k2, b2, padding=2)))
         h = F.relu(F.linear(h.flatten(1), w3, b3))
         loss = F.cross_entropy(F.linear(h, w4, b4), y)
         grads = torch.autograd.grad(loss, self.params)
@@ -135,8 +136,10 @@ class Hand:
 def variants(data: Data, which: list[str]) -> dict[str, object]:
     make = {
         "backend": lambda: Backend(data, "torch"),
-        "backend-fusedadam": lambda: FusedAdamBackend(data),
         "raw": lambda: Raw(data),
+        "raw-cl": lambda: Raw(data, "cl"),
+        "raw-clpool": lambda: Raw(data, "clpool"),
+        "backend-foreachadam": lambda: ForeachAdamBackend(data),
         "hand": lambda: Hand(data),
         "hand-foreach": lambda: Hand(data, foreach=True),
         "hand-fused": lambda: Hand(data, fused=True),
@@ -151,10 +154,10 @@ def time_variants(args: argparse.Namespace) -> None:
 
 
 def numerics(args: argparse.Namespace) -> None:
-    """The fused-Adam backend against both backends as they are, on the tests' data."""
+    """The foreach-Adam backend against both backends as they are, on the tests' data."""
     data = load_data(args.steps, random=True)
     runs = {"torch backend": Backend(data, "torch"), "tensorflow backend": Backend(data),
-            "backend-fusedadam": FusedAdamBackend(data)}
+            "backend-foreachadam": ForeachAdamBackend(data)}
     for run in runs.values():
         for i in range(args.steps):
             run(i)
@@ -257,7 +260,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["time", "numerics", "profile", "boundary", "pools"])
     parser.add_argument("--variants",
-                        default="backend,backend-fusedadam,raw,hand,hand-foreach,hand-fused")
+                        default="backend,backend-foreachadam,raw,hand,hand-foreach,hand-fused")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--top", type=int, default=15)

@@ -147,6 +147,49 @@ def test_forward_matches_the_reference_on_awkward_padding(tf_backend, awkward):
         np.testing.assert_allclose(got[name], want[name], rtol=1e-5, atol=1e-5, err_msg=name)
 
 
+PADDINGS = """
+name: paddings
+input: {height: 10, width: 9, channels: 3}
+classes: 4
+layers:
+  - {kind: conv2d, name: same, filters: 4, kernel: 5, padding: same}
+  - {kind: conv2d, name: ints_same, filters: 4, kernel: 3, padding: 1}
+  - {kind: conv2d, name: ints_other, filters: 4, kernel: 3, padding: [2, 0]}
+  - {kind: conv2d, name: strided, filters: 4, kernel: 3, stride: 2, padding: valid}
+  - {kind: depthwise_conv2d, name: dw, kernel: 3, stride: [1, 2], padding: same}
+  - {kind: conv2d, name: grouped, filters: 4, kernel: 3, groups: 2, padding: same}
+  - {kind: flatten}
+  - {kind: dense, units: 4}
+train: {seed: 3, optimizer: {kind: adam, learning_rate: 0.01}}
+"""
+
+
+def test_convolutions_get_string_padding_and_match_the_reference(tf_backend):
+    """'SAME' where the table's pads are TF's SAME pads (also given as integers), 'VALID' for
+    zero pads, a ``tf.pad`` + 'VALID' for other pads: never a pad list, which puts both
+    convolution gradients on Eigen (issue 15). Forward and gradients stay the reference's."""
+    from convspec.verification import verify_model
+
+    spec = loads_spec(PADDINGS)
+    model = tf_backend.compile(spec, weights=init_weights(spec))
+    graph = model._train.get_concrete_function().graph
+    paddings = {}
+    for op in graph.get_operations():
+        if op.type.startswith(("Conv2D", "DepthwiseConv2dNative")):
+            paddings.setdefault(op.type, []).append(op.get_attr("padding").decode())
+    assert all(p in ("SAME", "VALID") for ps in paddings.values() for p in ps), paddings
+    # forward order: same, ints_same, ints_other (padded), strided, grouped's two halves
+    assert paddings["Conv2D"] == ["SAME", "SAME", "VALID", "VALID", "SAME", "SAME"]
+    # the depthwise layer runs at stride 1 (unequal strides); SAME at stride 1 is its pads
+    assert paddings["DepthwiseConv2dNative"] == ["SAME"]
+    assert "Conv2DBackpropFilter" in paddings and "Conv2DBackpropInput" in paddings
+    pads = [op for op in graph.get_operations() if op.type in ("Pad", "PadV2")]
+    assert len(pads) == 1  # ints_other only
+    assert model.net.table["ints_other"].pads == ((2, 2), (0, 0))
+    result = verify_model(model, images=4, seed=2)
+    assert result.ok, result
+
+
 def numpy_update(kind: str, cfg, w, g, slots, t: int):
     """The registry's update rules, in float64 NumPy."""
     if kind == "sgd":

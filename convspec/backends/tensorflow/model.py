@@ -52,7 +52,8 @@ class TensorFlowModel(BaseModel):
             self.net = Network(spec, COMPUTE_DTYPES[precision])
             self.optimizer = make_optimizer(spec.train.optimizer,
                                             [(name, self.net.weights[name])
-                                             for name in self.trainable], self.regularization)
+                                             for name in self.trainable], self.regularization,
+                                            fused=self.strategy is None and precision != "fp16")
             self.loss_scale = LossScale() if precision == "fp16" else None
         self.set_weights(initial)
         self._lr: tuple[float, tf.Tensor] | None = None  # (learning rate, its tensor)

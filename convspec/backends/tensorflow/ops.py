@@ -2,10 +2,11 @@
 
 TensorFlow already speaks convspec's layout (NHWC activations, HWIO kernels, flatten in
 H, W, C order), so canonical weights need no conversion. Every padding amount comes from the
-shape table (convolutions take its pads as they are; pooling uses TF's 'SAME' only where that
-means the table's pads). An op is ``op(call, layer, row, x, *weights)``: the forward pass it is
-part of, the layer's declaration, its row of the shape table, its input (the tuple of its
-inputs for a merge kind) and its declared weight slots (variables) in order.
+shape table; an op gets it as 'SAME' or 'VALID' where that means the table's pads, else as a
+``tf.pad`` of the input and 'VALID' (``conv_padding``: a pad list falls off oneDNN). An op is
+``op(call, layer, row, x, *weights)``: the forward pass it is part of, the layer's
+declaration, its row of the shape table, its input (the tuple of its inputs for a merge kind)
+and its declared weight slots (variables) in order.
 
 Grouped convolution: TensorFlow's CPU kernels run ``conv2d`` with a grouped kernel forward, but
 its gradient only through oneDNN (on by default on Linux x86; ``TF_ENABLE_ONEDNN_OPTS=0`` and builds
@@ -25,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from ... import dropout
-from ...shapes import LayerShape, single_window_form
+from ...shapes import LayerShape, output_size, single_window_form
 
 Padding = str | list[list[int]]
 Pads = tuple[tuple[int, int], tuple[int, int]]
@@ -72,23 +73,42 @@ def activation(layer: Any | None, x: tf.Tensor) -> tf.Tensor:
     return x if layer is None else ACTIVATIONS[layer.kind](x, layer)
 
 
-def conv_padding(row: LayerShape) -> Padding:
-    """The table's pads, given to the convolution as they are ('VALID' when all zero).
+def conv_padding(pads: Pads, size: tuple[int, int], kernel: tuple[int, int],
+                 strides: tuple[int, int]) -> Padding:
+    """The convolution's padding as TensorFlow should get it: 'VALID' when the table's
+    ``pads`` ((top, bottom), (left, right)) are all zero, 'SAME' when they are TF's SAME pads
+    for a kernel of effective extent ``kernel`` sliding at ``strides`` over an input of
+    ``size`` (H, W) (``convspec.shapes.output_size``'s 'same' rule is TF's), else the pads as
+    a list, for the caller to ``tf.pad`` before a 'VALID' convolution.
 
-    Measured on the MNIST convolutions: explicit pads and 'SAME' take the same time and give
-    bit-identical results, so the table is used directly rather than re-derived by TF.
+    Never a pad list to the convolution itself: given explicit pads, TensorFlow runs both
+    convolution gradients in Eigen instead of oneDNN, 1.7x slower per training step on the
+    MNIST network (``benchmarks/README.md``, issue 15); 'SAME' and ``tf.pad`` + 'VALID' keep
+    every kernel on oneDNN.
     """
-    if row.pads == ((0, 0), (0, 0)):
+    if pads == ((0, 0), (0, 0)):
         return "VALID"
-    (top, bottom), (left, right) = row.pads
+    same = tuple(output_size(n, k, s, "same")[1:]
+                 for n, k, s in zip(size, kernel, strides, strict=True))
+    if pads == same:
+        return "SAME"
+    return pad_list(pads)
+
+
+def pad_list(pads: Pads) -> list[list[int]]:
+    """``tf.pad``'s NHWC paddings of the table's ((top, bottom), (left, right)) pads."""
+    (top, bottom), (left, right) = pads
     return [[0, 0], [top, bottom], [left, right], [0, 0]]
 
 
 def pool_padding(layer: Any, row: LayerShape) -> Padding:
     """'SAME' for spec 'same': TF's SAME pooling ignores padded cells (never the max, not in
     the count), and its pads are the table's (the table implements TF's SAME rule; the
-    trace-time shape check and the parity tests hold it to that). Else the table's pads."""
-    return "SAME" if layer.padding == "same" else conv_padding(row)
+    trace-time shape check and the parity tests hold it to that). Else 'VALID' for zero pads
+    or the table's pads as a list (the caller pads)."""
+    if layer.padding == "same":
+        return "SAME"
+    return "VALID" if row.pads == ((0, 0), (0, 0)) else pad_list(row.pads)
 
 
 def dilate(kernel: tf.Tensor, dilation: tuple[int, int]) -> tf.Tensor:
@@ -157,33 +177,35 @@ def dropout_mask(call: Call, rate: float, x: tf.Tensor) -> tf.Tensor:
 
 # --- one op per layer kind ---------------------------------------------------------------------
 
-def _window_form(x: tf.Tensor, layer: Any, row: LayerShape
-                 ) -> tuple[tf.Tensor, tuple[int, int], Padding]:
-    """(input, strides, padding) of a convolution: a stride along an axis of output extent 1
-    becomes 1 on the one window, the padded input cropped to it (``single_window_form``:
-    oneDNN computes the strided form wrong for some shapes)."""
+def _window_form(x: tf.Tensor, layer: Any, row: LayerShape, kernel: tf.Tensor,
+                 unit_strides: bool = False) -> tuple[tf.Tensor, tuple[int, int], str]:
+    """(input, strides, 'SAME' or 'VALID') of a convolution with the (dilated) HWIO
+    ``kernel``: a stride along an axis of output extent 1 becomes 1 on the one window, the
+    padded input cropped to it (``single_window_form``: oneDNN computes the strided form wrong
+    for some shapes); pads that are neither zero nor TF's SAME pads are a ``tf.pad`` of the
+    input (``conv_padding``). ``unit_strides``: the op will slide at stride 1 (and subsample),
+    so 'SAME' must mean the table's pads at stride 1."""
     stride, (crop_h, crop_w) = single_window_form(row.output[:2], layer.kernel, layer.stride,
                                                   layer.dilation)
-    padding = conv_padding(row)
-    if crop_h is None and crop_w is None:
-        return x, stride, padding
+    size, extent = (row.input[0], row.input[1]), (kernel.shape[0], kernel.shape[1])
+    if crop_h is not None or crop_w is not None:
+        if row.pads != ((0, 0), (0, 0)):
+            x = tf.pad(x, pad_list(row.pads))
+        return x[:, :crop_h, :crop_w, :], stride, "VALID"
+    padding = conv_padding(row.pads, size, extent, (1, 1) if unit_strides else stride)
     if isinstance(padding, list):
-        x = tf.pad(x, padding)
-    return x[:, :crop_h, :crop_w, :], stride, "VALID"
+        x, padding = tf.pad(x, padding), "VALID"
+    return x, stride, padding
 
 
 def _depthwise(x: tf.Tensor, kernel: tf.Tensor, layer: Any, row: LayerShape) -> tf.Tensor:
     """``tf.nn.depthwise_conv2d`` of the (dilated) (kh, kw, C, m) kernel. Its kernels take
     only equal strides: another stride runs at stride 1 and keeps every stride-th output (the
-    table's pads give exactly the strided positions). Explicit pads are a ``tf.pad`` first:
-    Grappler's shape inference of a depthwise convolution with explicit paddings aborts the
-    process (a failed CHECK) in a loaded SavedModel; 'SAME' is the table's pads (see
-    ``pool_padding``)."""
-    x, (sh, sw), padding = _window_form(x, layer, row)
-    if (sh, sw) == tuple(layer.stride) and layer.padding == "same" and sh == sw:
-        padding = "SAME"
-    if isinstance(padding, list):
-        x, padding = tf.pad(x, padding), "VALID"
+    table's pads give exactly the strided positions). Explicit pads are a ``tf.pad`` first
+    (``_window_form``; also, Grappler's shape inference of a depthwise convolution with
+    explicit paddings aborts the process, a failed CHECK, in a loaded SavedModel)."""
+    sh, sw = single_window_form(row.output[:2], layer.kernel, layer.stride, layer.dilation)[0]
+    x, (sh, sw), padding = _window_form(x, layer, row, kernel, unit_strides=sh != sw)
     if sh == sw:
         return tf.nn.depthwise_conv2d(x, kernel, [1, sh, sw, 1], padding)
     return tf.nn.depthwise_conv2d(x, kernel, [1, 1, 1, 1], padding)[:, ::sh, ::sw, :]
@@ -194,7 +216,7 @@ def _grouped(x: tf.Tensor, kernel: tf.Tensor, layer: Any, row: LayerShape) -> tf
     kh, kw, group_channels, filters = kernel.shape
     if layer.groups > 1 and group_channels == 1:  # (kh, kw, 1, C * m): depthwise (kh, kw, C, m)
         return _depthwise(x, tf.reshape(kernel, [kh, kw, layer.groups, -1]), layer, row)
-    x, stride, padding = _window_form(x, layer, row)
+    x, stride, padding = _window_form(x, layer, row, kernel)
     strides = [1, *stride, 1]
     if layer.groups == 1:
         return tf.nn.conv2d(x, kernel, strides, padding)
@@ -203,17 +225,23 @@ def _grouped(x: tf.Tensor, kernel: tf.Tensor, layer: Any, row: LayerShape) -> tf
         strict=True)], axis=-1)
 
 
-def _biased(call: Call, y: tf.Tensor, bias: tf.Variable | None) -> tf.Tensor:
-    """``y`` plus the bias, if any, through the layer's own activation."""
+def _biased(call: Call, y: tf.Tensor, bias: tf.Variable | None, plus: bool = False
+            ) -> tf.Tensor:
+    """``y`` plus the bias, if any, through the layer's own activation. ``plus``: add it with
+    ``+`` (``AddV2``, the tutorial's form; Grappler still fuses it into the convolution)
+    rather than ``tf.nn.bias_add``, whose gradient oneDNN folds into the filter gradient of a
+    convolution, a kernel that is slower than the two apart for one input channel
+    (``benchmarks/README.md``, issue 15). Either way each element gets the same sum."""
     if bias is not None:
-        y = tf.nn.bias_add(y, tf.cast(bias, call.dtype))
+        bias = tf.cast(bias, call.dtype)
+        y = y + bias if plus else tf.nn.bias_add(y, bias)
     return activation(call.activation, y)
 
 
 def _conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor, kernel: tf.Variable,
             bias: tf.Variable | None = None) -> tf.Tensor:
     kernel = dilate(tf.cast(kernel, call.dtype), layer.dilation)
-    return _biased(call, _grouped(x, kernel, layer, row), bias)
+    return _biased(call, _grouped(x, kernel, layer, row), bias, plus=True)
 
 
 def _depthwise_conv2d(call: Call, layer: Any, row: LayerShape, x: tf.Tensor,
