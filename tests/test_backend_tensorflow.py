@@ -261,7 +261,8 @@ def lowbias32(x: np.ndarray) -> np.ndarray:
 def test_dropout_mask_is_the_documented_hash(tf_backend):
     import tensorflow as tf
 
-    from convspec.backends.tensorflow.ops import Call, Mode, dropout_mask
+    from convspec.backends.tensorflow.dropout_masks import dropout_mask
+    from convspec.backends.tensorflow.ops import Call, Mode
     from convspec.dropout import layer_key
 
     seed, step, index, rate = 7, 2**32 + 5, 3, 0.3
