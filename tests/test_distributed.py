@@ -459,7 +459,9 @@ trainer = Trainer(spec, model, data, log=lambda m: None)
 trainer.fit()
 w = model.get_weights()
 digest = hashlib.sha256(b"".join(w[k].tobytes() for k in sorted(w))).hexdigest()[:16]
-print("RESULT", parallel.rank, *shared, trainer.lr, digest, flush=True)
+# one write: torchrun's workers run unbuffered and share the pipe, so print's pieces interleave
+sys.stdout.write(" ".join(map(str, ["RESULT", parallel.rank, *shared, trainer.lr, digest])) + chr(10))
+sys.stdout.flush()
 model.close()
 """
 
@@ -493,7 +495,9 @@ def test_torch_ranks_follow_the_primarys_plateau_schedule(tmp_path):
     result = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=300,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
-    _check_ranks_agree(_rank_results([result.stdout]))
+    results = _rank_results([result.stdout])
+    assert sorted(results) == [0, 1], result.stdout + result.stderr
+    _check_ranks_agree(results)
 
 
 @pytest.mark.slow

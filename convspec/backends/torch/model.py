@@ -9,6 +9,7 @@ training loop never syncs per step.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -199,7 +200,12 @@ class TorchModel(BaseModel):
                          ).tolist()
 
     def close(self) -> None:
-        """Leave the process group (after the last collective call)."""
+        """Leave the process group (after the last collective call). DDP's reducer holds the
+        group and gloo's pending work: both are released here, while the interpreter is
+        whole, not at its exit, where freeing them can abort the process (SIGABRT,
+        "terminate called without an active exception", seen under load)."""
         if self.ddp is not None:
             self.ddp = None
+            self._train_net = self.net
+            gc.collect()
             leave_process_group()
