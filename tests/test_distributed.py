@@ -460,7 +460,8 @@ trainer.fit()
 w = model.get_weights()
 digest = hashlib.sha256(b"".join(w[k].tobytes() for k in sorted(w))).hexdigest()[:16]
 # one write: torchrun's workers run unbuffered and share the pipe, so print's pieces interleave
-sys.stdout.write(" ".join(map(str, ["RESULT", parallel.rank, *shared, trainer.lr, digest])) + chr(10))
+line = " ".join(map(str, ["RESULT", parallel.rank, *shared, trainer.lr, digest]))
+sys.stdout.write(line + chr(10))
 sys.stdout.flush()
 model.close()
 """
