@@ -114,3 +114,29 @@ def tiny_dataset(n_train: int = 96, n_val: int = 32, n_test: int = 40, size: int
 
     return Dataset("mnist", split(n_train), split(n_val), split(n_test),
                    tuple(str(i) for i in range(classes)), "synthetic", is_sample=False)
+
+
+def lowbias32(x: np.ndarray) -> np.ndarray:
+    """Chris Wellons' lowbias32, written out independently of convspec (the dropout hash's
+    reference in the tests)."""
+    x = x.astype(np.uint64) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
+@pytest.fixture
+def linear(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The LINEAR spec as a file, trained by test_train_run's NumpyBackend on tiny data."""
+    from test_train_run import NumpyBackend
+
+    import convspec.train.run
+    from convspec import backends
+
+    monkeypatch.setitem(backends.BUILTIN, NumpyBackend.name, "test_train_run:NumpyBackend")
+    monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())
+    path = tmp_path / "linear.yaml"
+    path.write_text(LINEAR)
+    return path

@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import SPECS, require_backend
+from conftest import SPECS, lowbias32, require_backend
 
 from convspec.backends import get_backend, is_available
 from convspec.backends.reference import ReferenceModel
@@ -248,14 +248,6 @@ def test_gradients_update_nothing(tf_backend, awkward):
     assert all(np.array_equal(before[k], after[k]) for k in before)
     assert model.optimizer_state()["step"] == state["step"]
 
-
-def lowbias32(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.uint64) & 0xFFFFFFFF
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & 0xFFFFFFFF
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & 0xFFFFFFFF
-    return x ^ (x >> 16)
 
 
 def test_dropout_mask_is_the_documented_hash(tf_backend):

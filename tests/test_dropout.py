@@ -8,6 +8,7 @@ import zlib
 
 import numpy as np
 import pytest
+from conftest import lowbias32
 
 from convspec import dropout
 from convspec.specification import loads_spec
@@ -28,15 +29,6 @@ train: {seed: 11}
 """
 STEPS = [0, 1, 7, 2**32 + 5]  # a fresh run, later steps, one beyond 32 bits (its high word)
 
-
-def lowbias32(x: np.ndarray) -> np.ndarray:
-    """Chris Wellons' lowbias32, written out independently of convspec."""
-    x = x.astype(np.uint64) & 0xFFFFFFFF
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & 0xFFFFFFFF
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & 0xFFFFFFFF
-    return x ^ (x >> 16)
 
 
 def test_the_definition_as_documented():

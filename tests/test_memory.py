@@ -172,17 +172,6 @@ def test_a_network_that_fits_only_a_smaller_machine_is_refused_there(tmp_path, m
     assert _train(str(linear), "--out", str(out)) == 0
 
 
-@pytest.fixture
-def linear(monkeypatch, tmp_path):
-    from conftest import LINEAR
-
-    monkeypatch.setitem(backends.BUILTIN, NumpyBackend.name, "test_train_run:NumpyBackend")
-    monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())
-    path = tmp_path / "linear.yaml"
-    path.write_text(LINEAR)
-    return path
-
-
 def test_huge_filters_case_is_refused_before_anything_is_allocated(tmp_path):
     """The shared case (filters: 100,000,000,000) through the real command: refused in one
     paragraph, by the spec's size bound or the memory estimate, with nothing written."""

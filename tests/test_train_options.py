@@ -10,11 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LINEAR, ROOT, SPECS, tiny_dataset
+from conftest import ROOT, SPECS
 from test_train_run import NumpyBackend
 
-import convspec.train.run
-from convspec import backends
 from convspec.cli import main
 from convspec.errors import UsageError
 from convspec.run_directory import RunDirectory
@@ -24,15 +22,6 @@ from convspec.train.options import spec_changes
 
 MNIST = load_spec(SPECS / "mnist.yaml")
 
-
-@pytest.fixture
-def linear(monkeypatch, tmp_path):
-    """The LINEAR spec as a file, trained by test_train_run's NumpyBackend on tiny data."""
-    monkeypatch.setitem(backends.BUILTIN, NumpyBackend.name, "test_train_run:NumpyBackend")
-    monkeypatch.setattr(convspec.train.run, "load_data", lambda *a, **k: tiny_dataset())
-    path = tmp_path / "linear.yaml"
-    path.write_text(LINEAR)
-    return path
 
 
 def _train(*args: str) -> int:
