@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...allocator import keep_freed_memory
 from ...distributed import SINGLE, Parallel, from_torchrun, launch_torchrun
 from ...errors import UsageError
 from ...layers import LAYER_KINDS
@@ -49,10 +50,12 @@ class TorchBackend:
         ``precision`` "bf16" / "fp16" computes under autocast (see convspec.precision);
         ``jit=True`` trains through ``torch.compile`` (compiled on the first step).
         Sets torch's intra-op (and, before any parallel work, inter-op) threads to
-        ``convspec.threads.choose_threads()``: the cores free to this process.
+        ``convspec.threads.choose_threads()``: the cores free to this process; and keeps
+        the host memory a step frees for the next step (``convspec.allocator``).
         """
         check_device(device)
         threads = choose_threads().threads
+        keep_freed_memory()
         import torch
 
         torch.set_num_threads(threads)
