@@ -40,14 +40,23 @@ PEERS = {  # name: (module, factory, description)
     "tf1": ("peer_tf1", "build", "the tutorial's own code, tf.compat.v1 graph + Session.run"),
     "keras": ("peer_keras", "build", "hand-written Keras 3, Sequential + fit on tf.data"),
     "torch": ("peer_torch", "build", "hand-written PyTorch, nn.Sequential + torch.optim.Adam"),
+    "torch-malloc": ("peer_torch", "build", "the same, with glibc's malloc thresholds set as "
+                     "convspec.allocator sets them (environment variables)"),
     "convspec-torch": ("peer_convspec", "build_torch", "convspec, torch backend (train_step)"),
     "convspec-tf": ("peer_convspec", "build_tensorflow",
                     "convspec, tensorflow backend (train_step)"),
 }
 
 
-def worker_env() -> dict[str, str]:
+# Environment of a peer's worker beyond worker_env's: torch-malloc is hand-written PyTorch
+# with glibc's thresholds at convspec.allocator's values (what the torch backend gains by them).
+PEER_ENV = {"torch-malloc": {"MALLOC_MMAP_THRESHOLD_": str(32 << 20),
+                             "MALLOC_TRIM_THRESHOLD_": str(1 << 30)}}
+
+
+def worker_env(peer: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env.update(PEER_ENV.get(peer, {}))
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE), env.get("PYTHONPATH", "")])
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return env
@@ -86,7 +95,7 @@ def run_peer(peer: str, data: Path, args: argparse.Namespace,
         before = idle_sample()
     result = spawn([str(HERE / "peers.py"), "--worker", peer, "--data", str(data), "--steps",
                     str(args.steps), "--warmup", str(args.warmup), *(extra or [])],
-                   env=worker_env())
+                   env=worker_env(peer))
     after = idle_sample()
     result.update(peer=peer, load_before=before, load_after=after)
     result["disturbed"] = max(before, after, result["other_load"]) > args.disturbed
