@@ -108,20 +108,24 @@ def run_peer(peer: str, data: Path, args: argparse.Namespace,
 
 
 def table(runs: list[dict], peers: list[str], peak: float) -> str:
-    rows = ["| peer | images/s (median) | rounds | vs TF1 graph | GFLOP/s | of peak | "
-            "eval images/s | start-up s | test acc. | disturbed rounds |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| peer | images/s (median) | rounds | vs TF1 graph | vs TF1, same round (median) | "
+            "GFLOP/s | of peak | page faults per step | eval images/s | start-up s | "
+            "test acc. | disturbed rounds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     med = {p: statistics.median(r["images_per_s"] for r in runs if r["peer"] == p)
            for p in peers}
     base = med.get("tf1")
     for p in peers:
         mine = [r for r in runs if r["peer"] == p]
         ratio = f"{med[p] / base:.2f}" if base else "-"
+        tf1 = {r["round"]: r["images_per_s"] for r in runs if r["peer"] == "tf1"}
+        paired = [r["images_per_s"] / tf1[r["round"]] for r in mine if r["round"] in tf1]
+        same_round = f"{statistics.median(paired):.2f}" if paired else "-"
         gflops = med[p] * TRAIN_FLOPS / 1e9
         each = ", ".join(f"{r['images_per_s']:,.0f}" for r in mine)
+        faults = statistics.median(r.get("page_faults_per_step", float("nan")) for r in mine)
         rows.append(
             f"| {p} | {med[p]:,.0f} | {each} | "
-            f"{ratio} | {gflops:.1f} | {gflops / peak:.0%} | "
+            f"{ratio} | {same_round} | {gflops:.1f} | {gflops / peak:.0%} | {faults:,.1f} | "
             f"{statistics.median(r['eval_images_per_s'] for r in mine):,.0f} | "
             f"{statistics.median(r['startup_s'] for r in mine):.2f} | "
             f"{statistics.median(r['test_accuracy'] for r in mine):.4f} | "

@@ -8,6 +8,8 @@ loop), and reports
 * ``images_per_s``: images of steps ``warmup + 1 .. steps`` over their wall time;
 * ``other_load``: cores' worth of work other processes did meanwhile (``/proc/stat`` busy
   time of every CPU minus this process's own CPU time);
+* ``page_faults_per_step``: minor page faults of this process per timed step (memory the
+  allocator gave back to the kernel and took again: ``convspec.allocator``);
 * ``startup_s``: from the parent's ``Popen`` (``--t0``) to the end of the first training step
   (interpreter, imports, data, model, tracing: what a person waits for);
 * ``eval_images_per_s`` / ``test_accuracy``: the 10,000 test images at batch 256 (the
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -131,15 +134,18 @@ def run_worker(peer_factory: Callable[[Data], Peer], data_path: Path, t0: float,
     meter = Meter()
     first_step_end: list[float] = []
     load_during: dict[str, float] = {}
+    faults: list[int] = []  # minor page faults at the start and the end of the timed steps
 
     def on_step_end(i: int) -> None:
         stamps[i] = time.perf_counter()
         if i == 0:
             first_step_end.append(time.time())
         if i == warmup - 1:
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
             meter.start()
         if i == steps - 1:
             load_during.update(meter.stop())
+            faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
     peer.train(steps, on_step_end)
     timed = steps - warmup
@@ -152,6 +158,7 @@ def run_worker(peer_factory: Callable[[Data], Peer], data_path: Path, t0: float,
     n_test = len(data.test_y)
     return {"images_per_s": timed * BATCH / seconds, "timed_steps": timed, "seconds": seconds,
             "step_ms_median": float(np.median(np.diff(stamps[warmup - 1:])) * 1e3),
+            "page_faults_per_step": (faults[1] - faults[0]) / timed,
             "startup_s": first_step_end[0] - t0,
             "eval_images_per_s": n_test / evals[1], "eval_first_pass_s": evals[0],
             "test_accuracy": accuracy, **load_during, "loadavg": os.getloadavg()[0],
