@@ -6,11 +6,11 @@ bytes are free there. Both start small and adapt (``mallopt(3)``: the mmap thres
 the largest block freed, at most 32 MiB on 64-bit, the trim threshold follows at twice it).
 A PyTorch CPU training step allocates and frees its activations and gradients every step;
 whenever they go back to the kernel, the next step gets them again as new zero-filled pages,
-one page fault at a time. The tutorial network at batch 64 took 1,200-4,500 minor page faults
-per step (5-18 MiB) and 12-16 ms per step instead of 9.5 ms, and how often it happened
+one page fault at a time. The tutorial network at batch 64 took 480-4,550 minor page faults
+per step (2-18 MiB) and 11-17 ms per step instead of 9-10 ms, and how often it happened
 depended on where the heap's top landed, so it changed from process to process
-(``benchmarks/README.md``, "Page faults": it was the gap between the torch backend measured
-in one process and in separate ones).
+(``benchmarks/README.md``, "Finding: page faults were the torch backend's gap": it was the gap
+between the torch backend measured in one process and in separate ones).
 
 Preloading jemalloc or tcmalloc is the usual cure for PyTorch on CPU; a library cannot preload
 an allocator, but it can fix glibc's two thresholds, which also stops their adapting:
