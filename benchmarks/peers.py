@@ -114,10 +114,10 @@ def table(runs: list[dict], peers: list[str], peak: float) -> str:
     med = {p: statistics.median(r["images_per_s"] for r in runs if r["peer"] == p)
            for p in peers}
     base = med.get("tf1")
+    tf1 = {r["round"]: r["images_per_s"] for r in runs if r["peer"] == "tf1"}
     for p in peers:
         mine = [r for r in runs if r["peer"] == p]
         ratio = f"{med[p] / base:.2f}" if base else "-"
-        tf1 = {r["round"]: r["images_per_s"] for r in runs if r["peer"] == "tf1"}
         paired = [r["images_per_s"] / tf1[r["round"]] for r in mine if r["round"] in tf1]
         same_round = f"{statistics.median(paired):.2f}" if paired else "-"
         gflops = med[p] * TRAIN_FLOPS / 1e9

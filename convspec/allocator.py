@@ -19,8 +19,9 @@ an allocator, but it can fix glibc's two thresholds, which also stops their adap
   size come from the heap, whose freed space is reused;
 * ``M_TRIM_THRESHOLD`` = 1 GiB: up to 1 GiB freed at the top of the heap stays mapped.
 
-A process so keeps at most its peak heap (plus up to 1 GiB it had freed); blocks over 32 MiB
-(a dataset's arrays) are still mapped and unmapped on their own. The user's own settings win:
+A process so keeps its heap at its peak size (of which up to 1 GiB may be free, waiting for
+reuse); blocks over 32 MiB (a dataset's arrays) are still mapped and unmapped on their own.
+The user's own settings win:
 glibc's environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` or a
 ``GLIBC_TUNABLES`` entry ``glibc.malloc.mmap_threshold`` / ``glibc.malloc.trim_threshold``.
 Other C libraries (macOS, musl) are left alone. TensorFlow keeps freed CPU memory in its own
