@@ -21,12 +21,11 @@ an allocator, but it can fix glibc's two thresholds, which also stops their adap
 
 A process so keeps its heap at its peak size (of which up to 1 GiB may be free, waiting for
 reuse); blocks over 32 MiB (a dataset's arrays) are still mapped and unmapped on their own.
-The user's own settings win:
-glibc's environment variables ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` or a
-``GLIBC_TUNABLES`` entry ``glibc.malloc.mmap_threshold`` / ``glibc.malloc.trim_threshold``.
-Other C libraries (macOS, musl) are left alone. TensorFlow keeps freed CPU memory in its own
-allocator (0.5 page faults per step measured), so only the torch backend asks for this.
-Standard library only.
+The user's own settings win: glibc's environment variables ``MALLOC_MMAP_THRESHOLD_`` /
+``MALLOC_TRIM_THRESHOLD_`` or a ``GLIBC_TUNABLES`` entry ``glibc.malloc.mmap_threshold`` /
+``glibc.malloc.trim_threshold``. Other C libraries (macOS, musl) are left alone. TensorFlow
+keeps freed CPU memory in its own allocator (0.5 page faults per step measured), so only the
+torch backend asks for this. Standard library only.
 """
 
 from __future__ import annotations
