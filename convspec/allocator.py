@@ -69,22 +69,38 @@ def _glibc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt") else None
 
 
+def _other_malloc(libc: ctypes.CDLL) -> bool:
+    """Whether the ``malloc`` this process calls is not glibc's own (jemalloc, tcmalloc or
+    mimalloc preloaded): the symbol the program resolves against the one in ``libc.so.6``."""
+    own = ctypes.CDLL("libc.so.6")
+    address = ctypes.c_void_p
+    return ctypes.cast(libc.malloc, address).value != ctypes.cast(own.malloc, address).value
+
+
 def keep_freed_memory() -> str:
     """Set glibc's mmap and trim thresholds for this process, once; later calls only report.
 
     Returns what was done: "set", "user" (the user's own environment settings are kept),
-    "not glibc" (nothing to do), or "refused" (``mallopt`` returned 0). Never raises.
+    "not glibc" (nothing to do), "other malloc" (a preloaded allocator serves ``malloc``; it
+    keeps its own memory), or "refused" (``mallopt`` returned 0, or the C library could not
+    be asked). Never raises.
     """
     global _state
     if _state is not None:
         return _state
-    libc = _glibc()
     if user_has_set() is not None:
         _state = "user"
-    elif libc is None:
-        _state = "not glibc"
-    else:
-        ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
-        ok &= libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-        _state = "set" if ok else "refused"
+        return _state
+    try:
+        libc = _glibc()
+        if libc is None:
+            _state = "not glibc"
+        elif _other_malloc(libc):
+            _state = "other malloc"
+        else:
+            ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+            ok &= libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+            _state = "set" if ok else "refused"
+    except Exception:  # noqa: BLE001 (a speed setting must never stop a training run)
+        _state = "refused"
     return _state

@@ -9,14 +9,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, SPECS, require_backend
 
 from convspec import allocator
 
-GLIBC = allocator._glibc() is not None and hasattr(allocator._glibc(), "mallinfo2")
-needs_glibc = pytest.mark.skipif(not GLIBC, reason="glibc >= 2.33 (mallinfo2) only")
+LIBC = allocator._glibc()
+GLIBC = LIBC is not None and hasattr(LIBC, "mallinfo2") and not allocator._other_malloc(LIBC)
+needs_glibc = pytest.mark.skipif(not GLIBC, reason="glibc >= 2.33 (mallinfo2) serving malloc")
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
 
 # A 20 MiB block allocated and freed; mallinfo2 before freeing (bytes mmapped) and after
 # (bytes of heap still held, of which free).
@@ -95,16 +98,67 @@ def test_other_c_libraries_are_left_alone(monkeypatch):
     assert allocator.keep_freed_memory() == "not glibc"  # decided once
 
 
-def test_a_refusing_mallopt_is_reported_not_raised(monkeypatch):
-    class Refusing:
-        def mallopt(self, option: int, value: int) -> int:
-            return 0
+class FakeLibc:
+    """A C library whose ``mallopt`` records its calls and answers ``answer``."""
 
+    def __init__(self, answer: int = 1):
+        self.answer, self.calls = answer, []
+
+    def mallopt(self, option: int, value: int) -> int:
+        self.calls.append((option, value))
+        return self.answer
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """keep_freed_memory undecided, no user settings in the environment; returns a function
+    that installs a fake C library (``other``: a preloaded malloc serves this process)."""
     monkeypatch.setattr(allocator, "_state", None)
-    monkeypatch.setattr(allocator, "_glibc", lambda: Refusing())
     for name in (*allocator.USER_SETTINGS, "GLIBC_TUNABLES"):
         monkeypatch.delenv(name, raising=False)
+
+    def install(libc: FakeLibc, other: bool = False) -> FakeLibc:
+        monkeypatch.setattr(allocator, "_glibc", lambda: libc)
+        monkeypatch.setattr(allocator, "_other_malloc", lambda _: other)
+        return libc
+
+    return install
+
+
+def test_both_thresholds_are_set_once_per_process(fresh):
+    libc = fresh(FakeLibc())
+    assert allocator.keep_freed_memory() == "set"
+    assert allocator.keep_freed_memory() == "set"
+    assert libc.calls == [(allocator.M_MMAP_THRESHOLD, 32 << 20),
+                          (allocator.M_TRIM_THRESHOLD, 1 << 30)]
+
+
+def test_a_refusing_mallopt_is_reported_not_raised(fresh):
+    fresh(FakeLibc(answer=0))
     assert allocator.keep_freed_memory() == "refused"
+
+
+def test_a_preloaded_allocator_is_left_alone(fresh):
+    libc = fresh(FakeLibc(), other=True)
+    assert allocator.keep_freed_memory() == "other malloc"
+    assert libc.calls == []
+
+
+def test_an_unexpected_failure_of_the_c_library_is_reported_not_raised(fresh, monkeypatch):
+    def broken() -> None:
+        raise TypeError("not a C library")
+
+    fresh(FakeLibc())
+    monkeypatch.setattr(allocator, "_glibc", broken)
+    assert allocator.keep_freed_memory() == "refused"
+
+
+@pytest.mark.skipif(not JEMALLOC.exists(), reason=f"{JEMALLOC} is not installed")
+def test_a_real_preloaded_jemalloc_is_detected():
+    code = "from convspec.allocator import keep_freed_memory; print(keep_freed_memory())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=clean_env(LD_PRELOAD=str(JEMALLOC)), cwd=ROOT, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "other malloc"
 
 
 # A torch training step of the tutorial network (batch 64), minor page faults per step after
